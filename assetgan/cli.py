@@ -1,0 +1,15 @@
+"""assetgan command line: one sub-app per stage (DESIGN.md). Commands live in assetgan/commands/."""
+
+from __future__ import annotations
+
+from assetgan.cli_app import App
+from assetgan.commands import render as render_commands
+
+app = App(
+    help="From a StyleGAN and a handful of annotations to labeled 2D car datasets "
+    "and rigged 3D car assets.",
+)
+app.command("render")(render_commands.render)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,40 @@
+"""The Typer subclass every command group uses: user errors become one line and exit code 1."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from assetgan.errors import AssetganError
+
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class App(typer.Typer):
+    """typer.Typer whose commands render AssetganError as `error: ...` and exit 1."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("no_args_is_help", True)
+        kwargs.setdefault("pretty_exceptions_show_locals", False)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        register = super().command(*args, **kwargs)
+
+        def wrap(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            def run(*call_args: Any, **call_kwargs: Any) -> Any:
+                try:
+                    return fn(*call_args, **call_kwargs)
+                except AssetganError as error:
+                    err_console.print(f"error: {error}", markup=False)
+                    raise typer.Exit(1) from None
+
+            register(run)
+            return fn
+
+        return wrap

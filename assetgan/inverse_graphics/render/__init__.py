@@ -1,0 +1,22 @@
+"""Differentiable rendering with nvdiffrast's primitives: rasterize -> interpolate -> texture,
+plus a silhouette with gradients. Module-level functions use the torch backend."""
+
+from assetgan.inverse_graphics.render.backends import (
+    NvdiffrastBackend,
+    RenderBackend,
+    TorchBackend,
+    get_backend,
+)
+from assetgan.inverse_graphics.render.ops import interpolate, texture
+from assetgan.inverse_graphics.render.torch_backend import rasterize, soft_silhouette
+
+__all__ = [
+    "NvdiffrastBackend",
+    "RenderBackend",
+    "TorchBackend",
+    "get_backend",
+    "interpolate",
+    "rasterize",
+    "soft_silhouette",
+    "texture",
+]

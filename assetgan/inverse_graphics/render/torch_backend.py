@@ -1,0 +1,264 @@
+"""Pure-PyTorch differentiable rasterizer with nvdiffrast's conventions (docs/conventions.md).
+
+Visibility is decided without autograd from (face, pixel) candidate pairs enumerated from each
+face's pixel bounding box; no dense pixel x face tensor is ever formed. Autograd then runs only
+through the winning face of every covered pixel (barycentrics) and through the faces near
+uncovered pixels (DIB-R soft silhouette).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from assetgan.errors import AssetganError
+
+# Faces whose vertices have w below this are dropped (no near-plane clipping; docs/conventions.md).
+_MIN_W = 1e-6
+# Pairs are processed in chunks of this many so the candidate arrays stay small in memory.
+_CHUNK_PAIRS = 1 << 22
+
+
+def check_inputs(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> None:
+    """Raise AssetganError on malformed rasterizer inputs (shapes, dtypes, index range)."""
+    if pos.ndim != 3 or pos.shape[-1] != 4:
+        raise AssetganError(f"pos must be [batch, vertices, 4] clip coords, got {list(pos.shape)}")
+    if not pos.is_floating_point():
+        raise AssetganError(f"pos must be a float tensor, got {pos.dtype}")
+    if tri.ndim != 2 or tri.shape[-1] != 3:
+        raise AssetganError(f"tri must be [triangles, 3], got {list(tri.shape)}")
+    if tri.dtype not in (torch.int32, torch.int64):
+        raise AssetganError(f"tri must be int32 or int64, got {tri.dtype}")
+    if tri.numel() and (int(tri.min()) < 0 or int(tri.max()) >= pos.shape[1]):
+        raise AssetganError(
+            f"tri indexes vertices {int(tri.min())}..{int(tri.max())} "
+            f"but pos has {pos.shape[1]} vertices"
+        )
+    if len(resolution) != 2 or min(resolution) < 1:
+        raise AssetganError(f"resolution must be (height, width) >= 1, got {resolution}")
+
+
+def pixel_centres_ndc(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """NDC coordinates of pixel centres, [H, W, 2] = (x, y); row 0 is the bottom (y = -1 side)."""
+    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
+    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1)
+
+
+def _face_bboxes(
+    face_ndc: torch.Tensor, height: int, width: int, pad_ndc: float
+) -> tuple[torch.Tensor, ...]:
+    """Inclusive pixel index boxes [N] x0, x1, y0, y1 of faces given NDC corners [N, 3, 2]."""
+    lo = face_ndc.amin(dim=1) - pad_ndc  # [N, 2]
+    hi = face_ndc.amax(dim=1) + pad_ndc
+    # Pixel i has its centre at ndc (i + 0.5) * 2 / size - 1  <=>  i = (ndc + 1) * size / 2 - 0.5.
+    scale = torch.tensor([width / 2.0, height / 2.0], device=face_ndc.device)
+    lo_px = torch.ceil((lo + 1.0) * scale - 0.5)
+    hi_px = torch.floor((hi + 1.0) * scale - 0.5)
+    lo_px = torch.nan_to_num(lo_px, nan=1e9, posinf=1e9, neginf=-1e9)
+    hi_px = torch.nan_to_num(hi_px, nan=-1e9, posinf=1e9, neginf=-1e9)
+    x0 = lo_px[:, 0].clamp(0, width).long()
+    y0 = lo_px[:, 1].clamp(0, height).long()
+    x1 = hi_px[:, 0].clamp(-1, width - 1).long()
+    y1 = hi_px[:, 1].clamp(-1, height - 1).long()
+    return x0, x1, y0, y1
+
+
+def candidate_pairs(
+    face_ndc: torch.Tensor, height: int, width: int, pad_ndc: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Enumerate (face, pixel) pairs whose pixel centre lies in the face's (padded) bounding box.
+
+    face_ndc: [N, 3, 2] projected corners of N faces (all batches flattened). Returns
+    face_index [P] (into N), pixel_x [P], pixel_y [P], all int64, without autograd.
+    """
+    x0, x1, y0, y1 = _face_bboxes(face_ndc, height, width, pad_ndc)
+    box_w = (x1 - x0 + 1).clamp(min=0)
+    box_h = (y1 - y0 + 1).clamp(min=0)
+    counts = box_w * box_h
+    face_index = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    local = torch.arange(face_index.numel(), device=counts.device) - starts[face_index]
+    width_of_pair = box_w[face_index]
+    pixel_x = x0[face_index] + local % width_of_pair
+    pixel_y = y0[face_index] + torch.div(local, width_of_pair, rounding_mode="floor")
+    return face_index, pixel_x, pixel_y
+
+
+def homogeneous_barycentrics(face_clip: torch.Tensor, point_ndc: torch.Tensor) -> torch.Tensor:
+    """Perspective-correct barycentrics of NDC points in clip-space triangles.
+
+    face_clip [P, 3, 4] clip coords, point_ndc [P, 2]. Returns unnormalised weights [P, 3]; divide
+    by their sum for barycentrics. Solves sum_i l_i (x_i - px w_i) = 0 = sum_i l_i (y_i - py w_i).
+    """
+    a = face_clip[..., 0] - point_ndc[:, 0:1] * face_clip[..., 3]  # [P, 3]
+    b = face_clip[..., 1] - point_ndc[:, 1:2] * face_clip[..., 3]
+    l0 = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    l1 = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    l2 = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return torch.stack([l0, l1, l2], dim=-1)
+
+
+def _flat_faces(
+    pos: torch.Tensor, tri: torch.Tensor, cull_backfaces: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kept faces as flat ids (batch * T + face) and their clip corners [N, 3, 4], no autograd."""
+    batch, num_faces = pos.shape[0], tri.shape[0]
+    face_clip = pos.detach()[:, tri]  # [B, T, 3, 4]
+    w = face_clip[..., 3]
+    keep = (w > _MIN_W).all(dim=-1)  # [B, T]
+    if cull_backfaces:
+        ndc = face_clip[..., :2] / w.clamp(min=_MIN_W).unsqueeze(-1)
+        e1 = ndc[:, :, 1] - ndc[:, :, 0]
+        e2 = ndc[:, :, 2] - ndc[:, :, 0]
+        keep &= (e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]) > 0
+    flat_ids = torch.nonzero(keep.reshape(-1)).squeeze(1)
+    return flat_ids, face_clip.reshape(batch * num_faces, 3, 4)[flat_ids]
+
+
+def rasterize(
+    pos: torch.Tensor,
+    tri: torch.Tensor,
+    resolution: tuple[int, int],
+    *,
+    cull_backfaces: bool = False,
+) -> torch.Tensor:
+    """Rasterize clip-space triangles.
+
+    pos: [batch, vertices, 4] float clip coords; tri: [triangles, 3] int32/int64.
+    Returns rast [batch, height, width, 4] float32 = (u, v, z/w, triangle_id + 1), all zero where
+    no triangle covers the pixel centre. u, v are the perspective-correct barycentric weights of
+    tri[:, 0] and tri[:, 1] and carry gradients to pos; z/w and the id carry none. Row 0 is the
+    bottom of the image (y_ndc = -1). Faces with a vertex at w <= 0 are dropped; pixels whose
+    z/w falls outside [-1, 1] are not drawn. cull_backfaces drops clockwise faces (in NDC).
+    """
+    check_inputs(pos, tri, resolution)
+    height, width = int(resolution[0]), int(resolution[1])
+    batch, num_faces = pos.shape[0], tri.shape[0]
+    device = pos.device
+    tri = tri.long()
+    num_pixels = batch * height * width
+
+    with torch.no_grad():
+        flat_ids, face_clip = _flat_faces(pos, tri, cull_backfaces)
+        face_ndc = face_clip[..., :2] / face_clip[..., 3:4]
+        face_index, pixel_x, pixel_y = candidate_pairs(face_ndc, height, width)
+        best_depth = torch.full((num_pixels,), math.inf, device=device)
+        pair_pixel_all, pair_face_all, pair_depth_all = [], [], []
+        for start in range(0, face_index.numel(), _CHUNK_PAIRS):
+            f_idx = face_index[start : start + _CHUNK_PAIRS]
+            px = pixel_x[start : start + _CHUNK_PAIRS]
+            py = pixel_y[start : start + _CHUNK_PAIRS]
+            corners = face_clip[f_idx]  # [P, 3, 4]
+            point = torch.stack(
+                [(px.float() + 0.5) * (2.0 / width) - 1.0, (py.float() + 0.5) * (2.0 / height) - 1.0],
+                dim=-1,
+            )
+            weights = homogeneous_barycentrics(corners, point)
+            total = weights.sum(-1)
+            inside = (weights * total.unsqueeze(-1) >= 0).all(-1) & (total != 0)
+            depth = (weights * corners[..., 2]).sum(-1) / (weights * corners[..., 3]).sum(-1)
+            inside &= (depth >= -1.0) & (depth <= 1.0)
+            flat_face = flat_ids[f_idx[inside]]
+            pixel = (flat_face // num_faces) * (height * width) + py[inside] * width + px[inside]
+            pair_pixel_all.append(pixel)
+            pair_face_all.append(flat_face % num_faces)
+            pair_depth_all.append(depth[inside])
+        pair_pixel = torch.cat(pair_pixel_all) if pair_pixel_all else face_index[:0]
+        pair_face = torch.cat(pair_face_all) if pair_face_all else face_index[:0]
+        pair_depth = torch.cat(pair_depth_all) if pair_depth_all else best_depth[:0]
+        best_depth.scatter_reduce_(0, pair_pixel, pair_depth, reduce="amin")
+        # Ties in depth go to the highest triangle id, deterministically.
+        is_best = pair_depth == best_depth[pair_pixel]
+        best_face = torch.full((num_pixels,), -1, dtype=torch.long, device=device)
+        best_face.scatter_reduce_(0, pair_pixel[is_best], pair_face[is_best], reduce="amax")
+        covered = torch.nonzero(best_face >= 0).squeeze(1)
+        covered_face = best_face[covered]
+
+    # Differentiable part: barycentrics of the winning face only.
+    batch_of = covered // (height * width)
+    rem = covered % (height * width)
+    point = torch.stack(
+        [
+            ((rem % width).float() + 0.5) * (2.0 / width) - 1.0,
+            ((rem // width).float() + 0.5) * (2.0 / height) - 1.0,
+        ],
+        dim=-1,
+    )
+    corners = pos[batch_of.unsqueeze(1), tri[covered_face]]  # [N, 3, 4], with autograd
+    weights = homogeneous_barycentrics(corners, point)
+    uv = weights[:, :2] / weights.sum(-1, keepdim=True)
+    rast_uv = torch.zeros(num_pixels, 2, device=device, dtype=pos.dtype).index_put((covered,), uv)
+    rast_rest = torch.zeros(num_pixels, 2, device=device, dtype=pos.dtype)
+    rast_rest[covered, 0] = best_depth[covered].to(pos.dtype)
+    rast_rest[covered, 1] = (covered_face + 1).to(pos.dtype)
+    return torch.cat([rast_uv, rast_rest], dim=-1).reshape(batch, height, width, 4)
+
+
+def _point_segment_dist2(point: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Squared distance from points [P, 2] to segments start->end [P, 2]."""
+    edge = end - start
+    t = ((point - start) * edge).sum(-1) / (edge * edge).sum(-1).clamp(min=1e-12)
+    closest = start + t.clamp(0.0, 1.0).unsqueeze(-1) * edge
+    return ((point - closest) ** 2).sum(-1)
+
+
+def triangle_dist2(point: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """Squared 2D distance from points [P, 2] to the boundary of triangles [P, 3, 2]."""
+    d01 = _point_segment_dist2(point, corners[:, 0], corners[:, 1])
+    d12 = _point_segment_dist2(point, corners[:, 1], corners[:, 2])
+    d20 = _point_segment_dist2(point, corners[:, 2], corners[:, 0])
+    return torch.minimum(torch.minimum(d01, d12), d20)
+
+
+def soft_silhouette(
+    pos: torch.Tensor,
+    tri: torch.Tensor,
+    rast: torch.Tensor,
+    *,
+    sigma_inv: float = 7000.0,
+    min_prob: float = 1e-4,
+) -> torch.Tensor:
+    """DIB-R soft mask: [batch, height, width, 1] in [0, 1].
+
+    Covered pixels (rast id > 0) get 1. An uncovered pixel gets 1 - prod_j (1 - exp(-sigma_inv *
+    d_j^2)), d_j the NDC distance from its centre to face j, over the faces whose bounding box
+    padded by sqrt(ln(1 / min_prob) / sigma_inv) contains it. Gradients flow to pos through d_j.
+    """
+    batch, height, width = rast.shape[0], rast.shape[1], rast.shape[2]
+    check_inputs(pos, tri, (height, width))
+    tri = tri.long()
+    num_faces = tri.shape[0]
+    device = pos.device
+    num_pixels = batch * height * width
+    pad = math.sqrt(math.log(1.0 / min_prob) / sigma_inv)
+    uncovered = (rast[..., 3] == 0).reshape(-1)
+
+    with torch.no_grad():
+        flat_ids, face_clip = _flat_faces(pos, tri, cull_backfaces=False)
+        face_ndc = face_clip[..., :2] / face_clip[..., 3:4]
+        face_index, pixel_x, pixel_y = candidate_pairs(face_ndc, height, width, pad_ndc=pad)
+        flat_face = flat_ids[face_index]
+        pixel = (flat_face // num_faces) * (height * width) + pixel_y * width + pixel_x
+        keep = uncovered[pixel]
+        face_index, pixel, flat_face = face_index[keep], pixel[keep], flat_face[keep]
+        pixel_x, pixel_y = pixel_x[keep], pixel_y[keep]
+        point = torch.stack(
+            [(pixel_x.float() + 0.5) * (2.0 / width) - 1.0, (pixel_y.float() + 0.5) * (2.0 / height) - 1.0],
+            dim=-1,
+        )
+        near = triangle_dist2(point, face_ndc[face_index]) < pad * pad
+        pixel, flat_face, point = pixel[near], flat_face[near], point[near]
+
+    corners = pos[(flat_face // num_faces).unsqueeze(1), tri[flat_face % num_faces]]  # [P, 3, 4]
+    corners_ndc = corners[..., :2] / corners[..., 3:4]
+    prob = torch.exp(-sigma_inv * triangle_dist2(point, corners_ndc))
+    log_miss = torch.log1p(-prob.clamp(max=1.0 - 1e-6))
+    log_miss_pixel = torch.zeros(num_pixels, device=device, dtype=pos.dtype).index_add(
+        0, pixel, log_miss
+    )
+    soft = 1.0 - torch.exp(log_miss_pixel)
+    mask = torch.where(uncovered, soft, torch.ones_like(soft))
+    return mask.reshape(batch, height, width, 1)
