@@ -6,9 +6,15 @@ from assetgan.cli_app import App
 from assetgan.commands import render as render_commands
 
 app = App(
-    help="From a StyleGAN and a handful of annotations to labeled 2D car datasets "
-    "and rigged 3D car assets.",
+    help="From a StyleGAN and a handful of annotations to labeled 2D car datasets and rigged 3D car assets."
 )
+
+
+@app.callback()
+def main() -> None:
+    """assetgan: every stage is a sub-command; `assetgan STAGE --help` shows its commands."""
+
+
 app.command("render")(render_commands.render)
 
 if __name__ == "__main__":  # pragma: no cover

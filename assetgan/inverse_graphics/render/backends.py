@@ -19,14 +19,22 @@ from assetgan.inverse_graphics.render import ops, torch_backend
 class RenderBackend(Protocol):
     name: str
 
-    def rasterize(self, pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+    def rasterize(
+        self, pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]
+    ) -> torch.Tensor:
         """[B,V,4] clip coords, [T,3] int -> rast [B,H,W,4] = (u, v, z/w, triangle_id + 1)."""
 
-    def interpolate(self, attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
+    def interpolate(
+        self, attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor
+    ) -> torch.Tensor:
         """[B|1,V,A] attributes -> [B,H,W,A]."""
 
     def texture(
-        self, tex: torch.Tensor, uv: torch.Tensor, filter_mode: str = "linear", boundary_mode: str = "wrap"
+        self,
+        tex: torch.Tensor,
+        uv: torch.Tensor,
+        filter_mode: str = "linear",
+        boundary_mode: str = "wrap",
     ) -> torch.Tensor:
         """[B,Ht,Wt,C] texture sampled at uv [B,H,W,2] -> [B,H,W,C]."""
 
@@ -73,7 +81,9 @@ class NvdiffrastBackend:
         self._context = dr.RasterizeCudaContext(device=torch.device(device))
 
     def rasterize(self, pos, tri, resolution):
-        rast, _ = self._dr.rasterize(self._context, pos.float().contiguous(), tri.int().contiguous(), resolution)
+        rast, _ = self._dr.rasterize(
+            self._context, pos.float().contiguous(), tri.int().contiguous(), resolution
+        )
         return rast
 
     def interpolate(self, attr, rast, tri):
@@ -84,7 +94,10 @@ class NvdiffrastBackend:
 
     def texture(self, tex, uv, filter_mode="linear", boundary_mode="wrap"):
         return self._dr.texture(
-            tex.float().contiguous(), uv.float().contiguous(), filter_mode=filter_mode, boundary_mode=boundary_mode
+            tex.float().contiguous(),
+            uv.float().contiguous(),
+            filter_mode=filter_mode,
+            boundary_mode=boundary_mode,
         )
 
     def silhouette(self, pos, tri, rast):

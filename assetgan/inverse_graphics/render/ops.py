@@ -19,7 +19,9 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     if attr.ndim == 2:
         attr = attr.unsqueeze(0)
     if attr.ndim != 3:
-        raise AssetganError(f"attr must be [batch, vertices, A] or [vertices, A], got {list(attr.shape)}")
+        raise AssetganError(
+            f"attr must be [batch, vertices, A] or [vertices, A], got {list(attr.shape)}"
+        )
     batch, height, width, _ = rast.shape
     if attr.shape[0] not in (1, batch):
         raise AssetganError(f"attr batch {attr.shape[0]} does not match rast batch {batch}")
@@ -57,7 +59,9 @@ def texture(
     if filter_mode not in _FILTER_MODES:
         raise AssetganError(f"filter_mode must be one of {_FILTER_MODES}, got {filter_mode!r}")
     if boundary_mode not in _BOUNDARY_MODES:
-        raise AssetganError(f"boundary_mode must be one of {_BOUNDARY_MODES}, got {boundary_mode!r}")
+        raise AssetganError(
+            f"boundary_mode must be one of {_BOUNDARY_MODES}, got {boundary_mode!r}"
+        )
     if tex.ndim != 4 or uv.ndim != 4 or uv.shape[-1] != 2:
         raise AssetganError(
             f"texture expects tex [B, Ht, Wt, C] and uv [B, H, W, 2], got {list(tex.shape)} and "

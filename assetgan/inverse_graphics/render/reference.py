@@ -21,7 +21,9 @@ def _dense_weights(face_clip: torch.Tensor, point: torch.Tensor) -> torch.Tensor
     return torch.stack([l0, l1, l2], dim=-1)
 
 
-def rasterize_dense(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+def rasterize_dense(
+    pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]
+) -> torch.Tensor:
     """Brute-force rasterize with the same output contract as torch_backend.rasterize."""
     height, width = resolution
     tri = tri.long()
@@ -33,7 +35,9 @@ def rasterize_dense(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int,
         weights = _dense_weights(face_clip, points)  # [P, T, 3]
         total = weights.sum(-1)
         bary = weights / total.unsqueeze(-1)
-        depth = (weights * face_clip[None, :, :, 2]).sum(-1) / (weights * face_clip[None, :, :, 3]).sum(-1)
+        depth = (weights * face_clip[None, :, :, 2]).sum(-1) / (
+            weights * face_clip[None, :, :, 3]
+        ).sum(-1)
         inside = (bary >= 0).all(-1) & (total != 0) & valid[None] & (depth >= -1) & (depth <= 1)
         masked_depth = torch.where(inside, depth.detach(), torch.full_like(depth, float("inf")))
         best = masked_depth.min(dim=1, keepdim=True).values

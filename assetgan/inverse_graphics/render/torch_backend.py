@@ -153,7 +153,10 @@ def rasterize(
             py = pixel_y[start : start + _CHUNK_PAIRS]
             corners = face_clip[f_idx]  # [P, 3, 4]
             point = torch.stack(
-                [(px.float() + 0.5) * (2.0 / width) - 1.0, (py.float() + 0.5) * (2.0 / height) - 1.0],
+                [
+                    (px.float() + 0.5) * (2.0 / width) - 1.0,
+                    (py.float() + 0.5) * (2.0 / height) - 1.0,
+                ],
                 dim=-1,
             )
             weights = homogeneous_barycentrics(corners, point)
@@ -197,7 +200,9 @@ def rasterize(
     return torch.cat([rast_uv, rast_rest], dim=-1).reshape(batch, height, width, 4)
 
 
-def _point_segment_dist2(point: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+def _point_segment_dist2(
+    point: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+) -> torch.Tensor:
     """Squared distance from points [P, 2] to segments start->end [P, 2]."""
     edge = end - start
     t = ((point - start) * edge).sum(-1) / (edge * edge).sum(-1).clamp(min=1e-12)
@@ -246,7 +251,10 @@ def soft_silhouette(
         face_index, pixel, flat_face = face_index[keep], pixel[keep], flat_face[keep]
         pixel_x, pixel_y = pixel_x[keep], pixel_y[keep]
         point = torch.stack(
-            [(pixel_x.float() + 0.5) * (2.0 / width) - 1.0, (pixel_y.float() + 0.5) * (2.0 / height) - 1.0],
+            [
+                (pixel_x.float() + 0.5) * (2.0 / width) - 1.0,
+                (pixel_y.float() + 0.5) * (2.0 / height) - 1.0,
+            ],
             dim=-1,
         )
         near = triangle_dist2(point, face_ndc[face_index]) < pad * pad
