@@ -155,22 +155,7 @@ def icosphere(subdivisions: int = 3, radius: float = 1.0) -> Mesh:
         raise AssetganError(f"icosphere subdivisions must be in 0..7, got {subdivisions}")
     verts, faces = _icosahedron()
     for _ in range(subdivisions):
-        midpoint: dict[tuple[int, int], int] = {}
-        vert_list = list(verts)
-        new_faces = []
-
-        def middle(a: int, b: int) -> int:
-            key = (min(a, b), max(a, b))
-            if key not in midpoint:
-                m = (vert_list[a] + vert_list[b]) / 2.0
-                vert_list.append(m / np.linalg.norm(m))
-                midpoint[key] = len(vert_list) - 1
-            return midpoint[key]
-
-        for a, b, c in faces:
-            ab, bc, ca = middle(a, b), middle(b, c), middle(c, a)
-            new_faces += [[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]
-        verts, faces = np.array(vert_list), np.array(new_faces, dtype=np.int64)
+        verts, faces = _subdivide(verts, faces)
     uv, uv_faces = _sphere_uvs(verts, faces)
     return Mesh(
         vertices=torch.tensor(verts * radius, dtype=torch.float32),
@@ -178,6 +163,26 @@ def icosphere(subdivisions: int = 3, radius: float = 1.0) -> Mesh:
         uv=torch.tensor(uv, dtype=torch.float32),
         uv_faces=torch.tensor(uv_faces, dtype=torch.int64),
     )
+
+
+def _subdivide(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split every triangle into four, projecting new vertices onto the unit sphere."""
+    midpoint: dict[tuple[int, int], int] = {}
+    vert_list = list(verts)
+
+    def middle(a: int, b: int) -> int:
+        key = (min(a, b), max(a, b))
+        if key not in midpoint:
+            m = (vert_list[a] + vert_list[b]) / 2.0
+            vert_list.append(m / np.linalg.norm(m))
+            midpoint[key] = len(vert_list) - 1
+        return midpoint[key]
+
+    new_faces = []
+    for a, b, c in faces:
+        ab, bc, ca = middle(a, b), middle(b, c), middle(c, a)
+        new_faces += [[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]
+    return np.array(vert_list), np.array(new_faces, dtype=np.int64)
 
 
 def _sphere_uvs(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
