@@ -8,10 +8,17 @@ from assetgan.inverse_graphics.render.backends import (
     get_backend,
 )
 from assetgan.inverse_graphics.render.ops import interpolate, texture
-from assetgan.inverse_graphics.render.torch_backend import rasterize, soft_silhouette
+from assetgan.inverse_graphics.render.torch_backend import (
+    antialias,
+    antialias_silhouette,
+    rasterize,
+    soft_silhouette,
+)
 
 __all__ = [
     "NvdiffrastBackend",
+    "antialias",
+    "antialias_silhouette",
     "RenderBackend",
     "TorchBackend",
     "get_backend",

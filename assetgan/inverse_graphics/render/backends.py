@@ -38,17 +38,30 @@ class RenderBackend(Protocol):
     ) -> torch.Tensor:
         """[B,Ht,Wt,C] texture sampled at uv [B,H,W,2] -> [B,H,W,C]."""
 
+    def antialias(
+        self, color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, tri: torch.Tensor
+    ) -> torch.Tensor:
+        """[B,H,W,C] colours blended across silhouette edges, with gradients to pos."""
+
     def silhouette(self, pos: torch.Tensor, tri: torch.Tensor, rast: torch.Tensor) -> torch.Tensor:
         """[B,H,W,1] coverage whose gradient moves silhouette edges."""
 
 
 @dataclass(frozen=True)
 class TorchBackend:
-    """Candidate-pair rasterizer in plain PyTorch; DIB-R soft mask for silhouette gradients."""
+    """Candidate-pair rasterizer in plain PyTorch. Silhouettes: analytic edge antialiasing
+    (default, unbiased, like nvdiffrast) or the DIB-R soft mask (wider, outward-only rim)."""
 
     name: str = "torch"
     cull_backfaces: bool = False  # drop clockwise faces; only valid for closed meshes
-    sigma_inv: float = 7000.0  # DIB-R soft-mask sharpness (NDC units^-2)
+    silhouette_mode: str = "antialias"  # "antialias" or "dibr"
+    sigma_inv: float = 7000.0  # DIB-R soft-mask sharpness (NDC units^-2), silhouette_mode="dibr"
+
+    def __post_init__(self) -> None:
+        if self.silhouette_mode not in ("antialias", "dibr"):
+            raise AssetganError(
+                f"silhouette_mode must be antialias or dibr, got {self.silhouette_mode!r}"
+            )
 
     def rasterize(self, pos, tri, resolution):
         return torch_backend.rasterize(pos, tri, resolution, cull_backfaces=self.cull_backfaces)
@@ -59,8 +72,13 @@ class TorchBackend:
     def texture(self, tex, uv, filter_mode="linear", boundary_mode="wrap"):
         return ops.texture(tex, uv, filter_mode, boundary_mode)
 
+    def antialias(self, color, rast, pos, tri):
+        return torch_backend.antialias(color, rast, pos, tri)
+
     def silhouette(self, pos, tri, rast):
-        return torch_backend.soft_silhouette(pos, tri, rast, sigma_inv=self.sigma_inv)
+        if self.silhouette_mode == "dibr":
+            return torch_backend.soft_silhouette(pos, tri, rast, sigma_inv=self.sigma_inv)
+        return torch_backend.antialias_silhouette(pos, tri, rast)
 
 
 class NvdiffrastBackend:
@@ -98,6 +116,11 @@ class NvdiffrastBackend:
             uv.float().contiguous(),
             filter_mode=filter_mode,
             boundary_mode=boundary_mode,
+        )
+
+    def antialias(self, color, rast, pos, tri):
+        return self._dr.antialias(
+            color.float().contiguous(), rast, pos.float().contiguous(), tri.int().contiguous()
         )
 
     def silhouette(self, pos, tri, rast):

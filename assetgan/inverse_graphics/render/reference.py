@@ -27,7 +27,7 @@ def rasterize_dense(
     """Brute-force rasterize with the same output contract as torch_backend.rasterize."""
     height, width = resolution
     tri = tri.long()
-    points = pixel_centres_ndc(height, width, pos.device).reshape(-1, 2)
+    points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
     out = []
     for b in range(pos.shape[0]):
         face_clip = pos[b][tri]  # [T, 3, 4]
@@ -75,7 +75,7 @@ def soft_silhouette_dense(
     """Dense DIB-R soft mask (every uncovered pixel against every face)."""
     batch, height, width = rast.shape[:3]
     tri = tri.long()
-    points = pixel_centres_ndc(height, width, pos.device).reshape(-1, 2)
+    points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
     out = []
     for b in range(batch):
         face_clip = pos[b][tri]
@@ -97,7 +97,7 @@ def softras_silhouette_dense(
     """
     height, width = resolution
     tri = tri.long()
-    points = pixel_centres_ndc(height, width, pos.device).reshape(-1, 2)
+    points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
     out = []
     for b in range(pos.shape[0]):
         face_clip = pos[b][tri]

@@ -39,10 +39,12 @@ def check_inputs(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, in
         raise AssetganError(f"resolution must be (height, width) >= 1, got {resolution}")
 
 
-def pixel_centres_ndc(height: int, width: int, device: torch.device) -> torch.Tensor:
+def pixel_centres_ndc(
+    height: int, width: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """NDC coordinates of pixel centres, [H, W, 2] = (x, y); row 0 is the bottom (y = -1 side)."""
-    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
-    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
+    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * (2.0 / height) - 1.0
+    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * (2.0 / width) - 1.0
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1)
 
@@ -145,7 +147,7 @@ def rasterize(
         flat_ids, face_clip = _flat_faces(pos, tri, cull_backfaces)
         face_ndc = face_clip[..., :2] / face_clip[..., 3:4]
         face_index, pixel_x, pixel_y = candidate_pairs(face_ndc, height, width)
-        best_depth = torch.full((num_pixels,), math.inf, device=device)
+        best_depth = torch.full((num_pixels,), math.inf, device=device, dtype=pos.dtype)
         pair_pixel_all, pair_face_all, pair_depth_all = [], [], []
         for start in range(0, face_index.numel(), _CHUNK_PAIRS):
             f_idx = face_index[start : start + _CHUNK_PAIRS]
@@ -154,8 +156,8 @@ def rasterize(
             corners = face_clip[f_idx]  # [P, 3, 4]
             point = torch.stack(
                 [
-                    (px.float() + 0.5) * (2.0 / width) - 1.0,
-                    (py.float() + 0.5) * (2.0 / height) - 1.0,
+                    (px.to(pos.dtype) + 0.5) * (2.0 / width) - 1.0,
+                    (py.to(pos.dtype) + 0.5) * (2.0 / height) - 1.0,
                 ],
                 dim=-1,
             )
@@ -185,8 +187,8 @@ def rasterize(
     rem = covered % (height * width)
     point = torch.stack(
         [
-            ((rem % width).float() + 0.5) * (2.0 / width) - 1.0,
-            ((rem // width).float() + 0.5) * (2.0 / height) - 1.0,
+            ((rem % width).to(pos.dtype) + 0.5) * (2.0 / width) - 1.0,
+            ((rem // width).to(pos.dtype) + 0.5) * (2.0 / height) - 1.0,
         ],
         dim=-1,
     )
@@ -252,8 +254,8 @@ def soft_silhouette(
         pixel_x, pixel_y = pixel_x[keep], pixel_y[keep]
         point = torch.stack(
             [
-                (pixel_x.float() + 0.5) * (2.0 / width) - 1.0,
-                (pixel_y.float() + 0.5) * (2.0 / height) - 1.0,
+                (pixel_x.to(pos.dtype) + 0.5) * (2.0 / width) - 1.0,
+                (pixel_y.to(pos.dtype) + 0.5) * (2.0 / height) - 1.0,
             ],
             dim=-1,
         )
@@ -270,3 +272,88 @@ def soft_silhouette(
     soft = 1.0 - torch.exp(log_miss_pixel)
     mask = torch.where(uncovered, soft, torch.ones_like(soft))
     return mask.reshape(batch, height, width, 1)
+
+
+def _screen_barycentrics(corners_ndc: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+    """Screen-space (linear in NDC) barycentrics of points [P, 2] in triangles [P, 3, 2] -> [P, 3]."""
+    a, b, c = corners_ndc[:, 0], corners_ndc[:, 1], corners_ndc[:, 2]
+
+    def cross(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+    area = cross(b - a, c - a)
+    area = torch.where(area.abs() < 1e-12, torch.full_like(area, 1e-12), area)
+    w0 = cross(b - point, c - point) / area
+    w1 = cross(c - point, a - point) / area
+    return torch.stack([w0, w1, 1.0 - w0 - w1], dim=-1)
+
+
+def antialias(
+    color: torch.Tensor, rast: torch.Tensor, pos: torch.Tensor, tri: torch.Tensor
+) -> torch.Tensor:
+    """Analytic silhouette antialiasing in the manner of nvdiffrast's antialias.
+
+    color [B, H, W, C], rast from rasterize(pos, tri), pos [B, V, 4], tri [T, 3]. For every pair
+    of horizontally or vertically adjacent pixels where exactly one is covered, the covered
+    face's edge crosses the segment between the centres at fraction t (from the covered pixel).
+    If t < 0.5 the covered pixel takes (0.5 - t) of the empty one's colour, else the empty pixel
+    takes (t - 0.5) of the covered one's. Gradients reach pos through t, so silhouette losses move
+    vertices both outwards and inwards. Occlusion edges between two faces are not antialiased.
+    """
+    batch, height, width, channels = color.shape
+    tri = tri.long()
+    face = rast[..., 3].long() - 1  # [B, H, W]
+    covered = face >= 0
+    out = color.reshape(-1, channels)
+    deltas = []
+    for axis in (1, 2):  # vertical neighbours (rows), horizontal neighbours (columns)
+        a_cov = covered.narrow(axis, 0, covered.shape[axis] - 1)
+        b_cov = covered.narrow(axis, 1, covered.shape[axis] - 1)
+        for inside_first in (True, False):
+            edge_pairs = (a_cov & ~b_cov) if inside_first else (~a_cov & b_cov)
+            bb, yy, xx = torch.nonzero(edge_pairs, as_tuple=True)
+            step_y, step_x = (1, 0) if axis == 1 else (0, 1)
+            if inside_first:
+                in_y, in_x, out_y, out_x = yy, xx, yy + step_y, xx + step_x
+            else:
+                in_y, in_x, out_y, out_x = yy + step_y, xx + step_x, yy, xx
+            deltas.append((bb, in_y, in_x, out_y, out_x))
+    pixel_in = torch.cat([b * height * width + y * width + x for b, y, x, _, _ in deltas])
+    pixel_out = torch.cat([b * height * width + y * width + x for b, _, _, y, x in deltas])
+    if pixel_in.numel() == 0:
+        return color
+    batch_of = pixel_in // (height * width)
+    face_in = face.reshape(-1)[pixel_in]
+    corners = pos[batch_of.unsqueeze(1), tri[face_in]]  # [P, 3, 4]
+    corners_ndc = corners[..., :2] / corners[..., 3:4]
+
+    def centre(pixel: torch.Tensor) -> torch.Tensor:
+        rem = pixel % (height * width)
+        return torch.stack(
+            [
+                ((rem % width).to(pos.dtype) + 0.5) * (2.0 / width) - 1.0,
+                ((rem // width).to(pos.dtype) + 0.5) * (2.0 / height) - 1.0,
+            ],
+            dim=-1,
+        )
+
+    bary_in = _screen_barycentrics(corners_ndc, centre(pixel_in))
+    bary_out = _screen_barycentrics(corners_ndc, centre(pixel_out))
+    # Along the segment each barycentric is linear; the face is left where the first one hits 0.
+    drop = bary_in - bary_out
+    crossing = torch.where(
+        (bary_out < 0) & (drop > 1e-12), bary_in / drop.clamp(min=1e-12), torch.full_like(drop, 2.0)
+    )
+    t = crossing.min(dim=-1).values.clamp(0.0, 1.0)  # [P]
+    color_in, color_out = out[pixel_in], out[pixel_out]
+    to_in = (0.5 - t).clamp(min=0.0).unsqueeze(-1) * (color_out - color_in)
+    to_out = (t - 0.5).clamp(min=0.0).unsqueeze(-1) * (color_in - color_out)
+    out = out.index_add(0, pixel_in, to_in).index_add(0, pixel_out, to_out)
+    return out.reshape(batch, height, width, channels)
+
+
+def antialias_silhouette(pos: torch.Tensor, tri: torch.Tensor, rast: torch.Tensor) -> torch.Tensor:
+    """Coverage [B, H, W, 1]: the hard mask antialiased at silhouette edges (unbiased, so a mask
+    fitted with it converges onto the target's boundary; gradients on both sides of it)."""
+    mask = (rast[..., 3:4] > 0).to(pos.dtype)
+    return antialias(mask, rast, pos, tri).clamp(0.0, 1.0)
