@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from assetgan.errors import AssetganError
+from assetgan.inverse_graphics.render.torch_backend import gather_corners
 
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
@@ -31,10 +32,9 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     face = flat[covered, 3].long() - 1
     if face.numel() and int(face.max()) >= tri.shape[0]:
         raise AssetganError(f"rast names triangle {int(face.max())} but tri has {tri.shape[0]}")
-    batch_of = covered // (height * width) if attr.shape[0] > 1 else torch.zeros_like(covered)
-    corner_attr = attr[batch_of.unsqueeze(1), tri[face]]  # [N, 3, A]
-    u = flat[covered, 0:1]
-    v = flat[covered, 1:2]
+    corner_attr = gather_corners(attr, covered // (height * width), tri.index_select(0, face))
+    uv = flat[:, :2].index_select(0, covered)
+    u, v = uv[:, 0:1], uv[:, 1:2]
     values = corner_attr[:, 0] * u + corner_attr[:, 1] * v + corner_attr[:, 2] * (1.0 - u - v)
     out = torch.zeros(flat.shape[0], attr.shape[-1], device=attr.device, dtype=values.dtype)
     out = out.index_put((covered,), values)

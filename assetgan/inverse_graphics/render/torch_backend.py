@@ -20,6 +20,19 @@ _MIN_W = 1e-6
 _CHUNK_PAIRS = 1 << 22
 
 
+def gather_corners(
+    values: torch.Tensor, batch_of: torch.Tensor, corners: torch.Tensor
+) -> torch.Tensor:
+    """values [B, V, C], batch_of [N], corners [N, 3] vertex ids -> [N, 3, C] (index_select based:
+    much faster than advanced indexing on CPU, and differentiable in values)."""
+    num_vertices, channels = values.shape[1], values.shape[2]
+    if values.shape[0] == 1:
+        rows = corners.reshape(-1)
+    else:
+        rows = (batch_of.unsqueeze(1) * num_vertices + corners).reshape(-1)
+    return values.reshape(-1, channels).index_select(0, rows).reshape(-1, 3, channels)
+
+
 def check_inputs(pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> None:
     """Raise AssetganError on malformed rasterizer inputs (shapes, dtypes, index range)."""
     if pos.ndim != 3 or pos.shape[-1] != 4:
@@ -82,10 +95,13 @@ def candidate_pairs(
     counts = box_w * box_h
     face_index = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
     starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(face_index.numel(), device=counts.device) - starts[face_index]
-    width_of_pair = box_w[face_index]
-    pixel_x = x0[face_index] + local % width_of_pair
-    pixel_y = y0[face_index] + torch.div(local, width_of_pair, rounding_mode="floor")
+    local = torch.arange(face_index.numel(), device=counts.device) - starts.index_select(
+        0, face_index
+    )
+    width_of_pair = box_w.index_select(0, face_index)
+    row = torch.div(local, width_of_pair, rounding_mode="floor")
+    pixel_x = x0.index_select(0, face_index) + (local - row * width_of_pair)
+    pixel_y = y0.index_select(0, face_index) + row
     return face_index, pixel_x, pixel_y
 
 
@@ -108,7 +124,7 @@ def _flat_faces(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kept faces as flat ids (batch * T + face) and their clip corners [N, 3, 4], no autograd."""
     batch, num_faces = pos.shape[0], tri.shape[0]
-    face_clip = pos.detach()[:, tri]  # [B, T, 3, 4]
+    face_clip = pos.detach().index_select(1, tri.reshape(-1)).reshape(batch, num_faces, 3, 4)
     w = face_clip[..., 3]
     keep = (w > _MIN_W).all(dim=-1)  # [B, T]
     if cull_backfaces:
@@ -117,7 +133,32 @@ def _flat_faces(
         e2 = ndc[:, :, 2] - ndc[:, :, 0]
         keep &= (e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]) > 0
     flat_ids = torch.nonzero(keep.reshape(-1)).squeeze(1)
-    return flat_ids, face_clip.reshape(batch * num_faces, 3, 4)[flat_ids]
+    return flat_ids, face_clip.reshape(batch * num_faces, 3, 4).index_select(0, flat_ids)
+
+
+def _edge_coefficients(face_clip: torch.Tensor) -> torch.Tensor:
+    """Per-face linear forms in the pixel's NDC (px, py), [N, 5, 3] = (l0, l1, l2, Z, W) x (c, a, b).
+
+    The homogeneous barycentric l_i = c_i + a_i px + b_i py (the px * py terms cancel); Z and W
+    are sum_i l_i z_i and sum_i l_i w_i, so z/w = Z / W. Each row is multiplied by the sign of
+    sum_i l_i (constant over a face with all w > 0), so a pixel is inside iff all l_i >= 0.
+    """
+    x, y, z, w = face_clip.unbind(-1)  # each [N, 3]
+    coeffs = []
+    for i, j in ((1, 2), (2, 0), (0, 1)):
+        const = x[:, i] * y[:, j] - x[:, j] * y[:, i]
+        a = w[:, j] * y[:, i] - w[:, i] * y[:, j]
+        b = x[:, j] * w[:, i] - x[:, i] * w[:, j]
+        coeffs.append(torch.stack([const, a, b], dim=-1))
+    lam = torch.stack(coeffs, dim=1)  # [N, 3, 3]
+    depth = (lam * z.unsqueeze(-1)).sum(1)  # [N, 3]
+    weight = (lam * w.unsqueeze(-1)).sum(1)
+    total = lam.sum(1)  # [N, 3]; sum_i l_i = total . (1, px, py)
+    # At the centroid of the projected triangle sum_i l_i has the face's orientation sign.
+    centroid = (face_clip[..., :2] / face_clip[..., 3:4]).mean(1)  # [N, 2]
+    orient = torch.sign(total[:, 0] + total[:, 1] * centroid[:, 0] + total[:, 2] * centroid[:, 1])
+    out = torch.cat([lam, depth.unsqueeze(1), weight.unsqueeze(1)], dim=1)
+    return out * orient[:, None, None]
 
 
 def rasterize(
@@ -130,15 +171,16 @@ def rasterize(
     """Rasterize clip-space triangles.
 
     pos: [batch, vertices, 4] float clip coords; tri: [triangles, 3] int32/int64.
-    Returns rast [batch, height, width, 4] float32 = (u, v, z/w, triangle_id + 1), all zero where
-    no triangle covers the pixel centre. u, v are the perspective-correct barycentric weights of
-    tri[:, 0] and tri[:, 1] and carry gradients to pos; z/w and the id carry none. Row 0 is the
-    bottom of the image (y_ndc = -1). Faces with a vertex at w <= 0 are dropped; pixels whose
-    z/w falls outside [-1, 1] are not drawn. cull_backfaces drops clockwise faces (in NDC).
+    Returns rast [batch, height, width, 4] = (u, v, z/w, triangle_id + 1) in pos's dtype, all zero
+    where no triangle covers the pixel centre. u, v are the perspective-correct barycentric
+    weights of tri[:, 0] and tri[:, 1] and carry gradients to pos; z/w and the id carry none.
+    Row 0 is the bottom of the image (y_ndc = -1). Faces with a vertex at w <= 0 are dropped;
+    pixels whose z/w falls outside [-1, 1] are not drawn. cull_backfaces drops faces that are
+    clockwise in NDC (valid for closed meshes; about halves the work).
     """
     check_inputs(pos, tri, resolution)
     height, width = int(resolution[0]), int(resolution[1])
-    batch, num_faces = pos.shape[0], tri.shape[0]
+    batch, num_vertices, num_faces = pos.shape[0], pos.shape[1], tri.shape[0]
     device = pos.device
     tri = tri.long()
     num_pixels = batch * height * width
@@ -146,6 +188,9 @@ def rasterize(
     with torch.no_grad():
         flat_ids, face_clip = _flat_faces(pos, tri, cull_backfaces)
         face_ndc = face_clip[..., :2] / face_clip[..., 3:4]
+        coeffs = _edge_coefficients(face_clip)  # [N, 5, 3]
+        edge_coeffs = coeffs[:, :3].reshape(-1, 9).contiguous()
+        depth_coeffs = coeffs[:, 3:].reshape(-1, 6).contiguous()
         face_index, pixel_x, pixel_y = candidate_pairs(face_ndc, height, width)
         best_depth = torch.full((num_pixels,), math.inf, device=device, dtype=pos.dtype)
         pair_pixel_all, pair_face_all, pair_depth_all = [], [], []
@@ -153,34 +198,43 @@ def rasterize(
             f_idx = face_index[start : start + _CHUNK_PAIRS]
             px = pixel_x[start : start + _CHUNK_PAIRS]
             py = pixel_y[start : start + _CHUNK_PAIRS]
-            corners = face_clip[f_idx]  # [P, 3, 4]
-            point = torch.stack(
-                [
-                    (px.to(pos.dtype) + 0.5) * (2.0 / width) - 1.0,
-                    (py.to(pos.dtype) + 0.5) * (2.0 / height) - 1.0,
-                ],
-                dim=-1,
+            edge = edge_coeffs.index_select(0, f_idx).reshape(-1, 3, 3)  # [P, 3, (c, a, b)]
+            ndc_x = (px.to(pos.dtype) + 0.5) * (2.0 / width) - 1.0
+            ndc_y = (py.to(pos.dtype) + 0.5) * (2.0 / height) - 1.0
+            lam = edge[..., 0] + edge[..., 1] * ndc_x[:, None] + edge[..., 2] * ndc_y[:, None]
+            keep = torch.nonzero((lam >= 0).all(-1)).squeeze(1)
+            f_keep = f_idx.index_select(0, keep)
+            ndc_x, ndc_y = ndc_x.index_select(0, keep), ndc_y.index_select(0, keep)
+            zw = depth_coeffs.index_select(0, f_keep).reshape(-1, 2, 3)  # [K, (Z, W), 3]
+            values = zw[..., 0] + zw[..., 1] * ndc_x[:, None] + zw[..., 2] * ndc_y[:, None]
+            depth = values[:, 0] / values[:, 1]
+            in_range = torch.nonzero((depth >= -1.0) & (depth <= 1.0)).squeeze(1)
+            keep = keep.index_select(0, in_range)
+            depth = depth.index_select(0, in_range)
+            flat_face = flat_ids.index_select(0, f_keep.index_select(0, in_range))
+            pixel = (
+                (flat_face // num_faces) * (height * width)
+                + py.index_select(0, keep) * width
+                + px.index_select(0, keep)
             )
-            weights = homogeneous_barycentrics(corners, point)
-            total = weights.sum(-1)
-            inside = (weights * total.unsqueeze(-1) >= 0).all(-1) & (total != 0)
-            depth = (weights * corners[..., 2]).sum(-1) / (weights * corners[..., 3]).sum(-1)
-            inside &= (depth >= -1.0) & (depth <= 1.0)
-            flat_face = flat_ids[f_idx[inside]]
-            pixel = (flat_face // num_faces) * (height * width) + py[inside] * width + px[inside]
             pair_pixel_all.append(pixel)
             pair_face_all.append(flat_face % num_faces)
-            pair_depth_all.append(depth[inside])
+            pair_depth_all.append(depth)
         pair_pixel = torch.cat(pair_pixel_all) if pair_pixel_all else face_index[:0]
         pair_face = torch.cat(pair_face_all) if pair_face_all else face_index[:0]
         pair_depth = torch.cat(pair_depth_all) if pair_depth_all else best_depth[:0]
         best_depth.scatter_reduce_(0, pair_pixel, pair_depth, reduce="amin")
         # Ties in depth go to the highest triangle id, deterministically.
-        is_best = pair_depth == best_depth[pair_pixel]
+        is_best = torch.nonzero(pair_depth == best_depth.index_select(0, pair_pixel)).squeeze(1)
         best_face = torch.full((num_pixels,), -1, dtype=torch.long, device=device)
-        best_face.scatter_reduce_(0, pair_pixel[is_best], pair_face[is_best], reduce="amax")
+        best_face.scatter_reduce_(
+            0,
+            pair_pixel.index_select(0, is_best),
+            pair_face.index_select(0, is_best),
+            reduce="amax",
+        )
         covered = torch.nonzero(best_face >= 0).squeeze(1)
-        covered_face = best_face[covered]
+        covered_face = best_face.index_select(0, covered)
 
     # Differentiable part: barycentrics of the winning face only.
     batch_of = covered // (height * width)
@@ -192,12 +246,15 @@ def rasterize(
         ],
         dim=-1,
     )
-    corners = pos[batch_of.unsqueeze(1), tri[covered_face]]  # [N, 3, 4], with autograd
+    corner_rows = (
+        batch_of.unsqueeze(1) * num_vertices + tri.index_select(0, covered_face)
+    ).reshape(-1)
+    corners = pos.reshape(-1, 4).index_select(0, corner_rows).reshape(-1, 3, 4)  # [N, 3, 4]
     weights = homogeneous_barycentrics(corners, point)
     uv = weights[:, :2] / weights.sum(-1, keepdim=True)
     rast_uv = torch.zeros(num_pixels, 2, device=device, dtype=pos.dtype).index_put((covered,), uv)
     rast_rest = torch.zeros(num_pixels, 2, device=device, dtype=pos.dtype)
-    rast_rest[covered, 0] = best_depth[covered].to(pos.dtype)
+    rast_rest[covered, 0] = best_depth[covered]
     rast_rest[covered, 1] = (covered_face + 1).to(pos.dtype)
     return torch.cat([rast_uv, rast_rest], dim=-1).reshape(batch, height, width, 4)
 
@@ -262,7 +319,9 @@ def soft_silhouette(
         near = triangle_dist2(point, face_ndc[face_index]) < pad * pad
         pixel, flat_face, point = pixel[near], flat_face[near], point[near]
 
-    corners = pos[(flat_face // num_faces).unsqueeze(1), tri[flat_face % num_faces]]  # [P, 3, 4]
+    corners = gather_corners(
+        pos, flat_face // num_faces, tri.index_select(0, flat_face % num_faces)
+    )
     corners_ndc = corners[..., :2] / corners[..., 3:4]
     prob = torch.exp(-sigma_inv * triangle_dist2(point, corners_ndc))
     log_miss = torch.log1p(-prob.clamp(max=1.0 - 1e-6))
@@ -324,7 +383,7 @@ def antialias(
         return color
     batch_of = pixel_in // (height * width)
     face_in = face.reshape(-1)[pixel_in]
-    corners = pos[batch_of.unsqueeze(1), tri[face_in]]  # [P, 3, 4]
+    corners = gather_corners(pos, batch_of, tri.index_select(0, face_in))  # [P, 3, 4]
     corners_ndc = corners[..., :2] / corners[..., 3:4]
 
     def centre(pixel: torch.Tensor) -> torch.Tensor:
