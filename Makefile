@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Until `assetgan demo` exists: the most complete job there is (a turntable of a project mesh).
 demo: $(STAMP)
-	$(BIN)/assetgan demo --out runs/demo
+	mkdir -p runs/demo
+	$(BIN)/python -c "from assetgan.inverse_graphics.mesh import icosphere, save_mesh; save_mesh(icosphere(2), 'runs/demo/sphere.ply')"
+	$(BIN)/assetgan render runs/demo/sphere.ply --out runs/demo/turntable.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
