@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assetgan.cli_app import App
 from assetgan.commands import render as render_commands
+from assetgan.commands import world as world_commands
 
 app = App(
     help="From a StyleGAN and a handful of annotations to labeled 2D car datasets and rigged 3D car assets."
@@ -16,6 +17,7 @@ def main() -> None:
 
 
 app.command("render")(render_commands.render)
+app.add_typer(world_commands.app, name="world")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,1 @@
+"""Project assets: the car taxonomy (taxonomy.py) and, later, demo weights with model cards."""

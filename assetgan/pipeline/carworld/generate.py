@@ -1,0 +1,340 @@
+"""run(config, out) -> WorldSplit: render a CarWorld split, deterministic, parallel, resumable.
+
+Image i is drawn from a seed derived from (seed, split, i) alone and rendered in the fixed chunk
+i // chunk, so the same bytes come out whatever the number of workers. Every file is written
+atomically and meta/ID.json last; a rerun skips ids whose meta exists, so a killed run completes
+without duplicates or partial files. manifest.jsonl and coco.json are rebuilt at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
+from assetgan.errors import AssetganError
+from assetgan.io_utils import atomic_write, atomic_write_bytes, atomic_write_json
+from assetgan.pipeline.carworld.model import CarModel, build_car
+from assetgan.pipeline.carworld.params import CarParams, sample_car_params
+from assetgan.pipeline.carworld.render import RenderedBatch, render_batch
+from assetgan.pipeline.carworld.scene import SceneParams, Shift, sample_scene
+from assetgan.pipeline.carworld.split import (
+    CAR_CATEGORY_ID,
+    SCHEMA_VERSION,
+    SUBDIRS,
+    WorldConfig,
+    WorldSplit,
+    item_paths,
+    write_split_json,
+)
+
+Progress = Callable[[int, int], None]
+
+
+def item_seed(config: WorldConfig, index: int) -> int:
+    """The seed of image `index`: a function of (seed, split, index) only."""
+    split_code = zlib.crc32(config.split.encode("utf-8"))
+    state = np.random.SeedSequence([config.seed, split_code, index]).generate_state(2, np.uint32)
+    return int(state[0]) << 32 | int(state[1])
+
+
+def sample_item(config: WorldConfig, index: int) -> tuple[CarParams, SceneParams]:
+    """The car and scene of image `index`."""
+    rng = np.random.default_rng(item_seed(config, index))
+    shift = config.shift
+    params = sample_car_params(
+        rng,
+        paint_shift=shift in (Shift.paint, Shift.all),
+        style_shift=shift in (Shift.style, Shift.all),
+    )
+    scene = sample_scene(
+        rng,
+        params,
+        lighting_shift=shift in (Shift.lighting, Shift.all),
+        background_shift=shift in (Shift.background, Shift.all),
+        degrade=config.degrade,
+    )
+    return params, scene
+
+
+def _png(array: np.ndarray) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        Image.fromarray(array).save(tmp, format="PNG")
+
+    return write
+
+
+def _rle_pieces(parts: np.ndarray, keypoints_xyv: np.ndarray) -> list[dict]:
+    """COCO annotations (without ids) of one image: one RLE per present part + the car."""
+    from pycocotools import mask as mask_utils
+
+    pieces = []
+
+    def encode(mask: np.ndarray) -> tuple[dict, float, list[float]]:
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        rle["counts"] = rle["counts"].decode("ascii")
+        return rle, float(mask_utils.area(rle)), [float(v) for v in mask_utils.toBbox(rle)]
+
+    for part_id in np.unique(parts):
+        if part_id == 0:
+            continue
+        rle, area, bbox = encode(parts == part_id)
+        pieces.append(
+            {
+                "category_id": int(part_id),
+                "segmentation": rle,
+                "area": area,
+                "bbox": bbox,
+                "iscrowd": 0,
+            }
+        )
+    car_mask = parts > 0
+    rle, area, bbox = encode(car_mask)
+    flat = []
+    for x, y, v in keypoints_xyv:
+        flat += [round(float(x), 3), round(float(y), 3), int(v)] if v > 0 else [0, 0, 0]
+    pieces.append(
+        {
+            "category_id": CAR_CATEGORY_ID,
+            "segmentation": rle,
+            "area": area,
+            "bbox": bbox,
+            "iscrowd": 0,
+            "keypoints": flat,
+            "num_keypoints": int((keypoints_xyv[:, 2] > 0).sum()),
+        }
+    )
+    return pieces
+
+
+def mesh_glb(car: CarModel) -> bytes:
+    """The ground-truth mesh as GLB: one node per car_20 part (node name = part name), face
+    colours = rendered albedo; zero-area (absent) pieces are left out."""
+    import trimesh
+
+    vertices = car.mesh.vertices.numpy()
+    faces = car.mesh.faces.numpy()
+    corners = vertices[faces]
+    area = np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
+    parts = car.mesh.face_parts.numpy()
+    colours = (car.mesh.face_colors.numpy() * 255).round().astype(np.uint8)
+    scene = trimesh.Scene()
+    for part_id in np.unique(parts):
+        keep = (parts == part_id) & (area > 1e-12)
+        if not keep.any():
+            continue
+        used, local = np.unique(faces[keep], return_inverse=True)
+        piece = trimesh.Trimesh(
+            vertices[used],
+            local.reshape(-1, 3),
+            face_colors=np.concatenate(
+                [colours[keep], np.full((int(keep.sum()), 1), 255, np.uint8)], 1
+            ),
+            process=False,
+        )
+        scene.add_geometry(piece, node_name=CAR_20[part_id], geom_name=CAR_20[part_id])
+    return scene.export(file_type="glb")
+
+
+def _write_item(
+    root: Path, config: WorldConfig, index: int, car: CarModel, scene: SceneParams,
+    out: RenderedBatch, b: int,
+) -> None:  # fmt: skip
+    paths = item_paths(root, index, config.meshes)
+    atomic_write(paths["image"], _png(out.rgb[b]))
+    atomic_write(paths["parts"], _png(out.parts[b]))
+    depth_mm = np.clip(np.round(out.depth[b] * 1000.0), 0, 65535).astype(np.uint16)
+    atomic_write(paths["depth"], _png(depth_mm))
+    if config.meshes:
+        atomic_write_bytes(paths["mesh"], mesh_glb(car))
+    mask = out.parts[b] > 0
+    rows, cols = np.nonzero(mask)
+    bbox = (
+        [
+            int(cols.min()),
+            int(rows.min()),
+            int(cols.max() - cols.min() + 1),
+            int(rows.max() - rows.min() + 1),
+        ]
+        if rows.size
+        else [0, 0, 0, 0]
+    )
+    xyv = out.keypoints[b]
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "id": index,
+        "split": config.split,
+        "seed": {"split_seed": config.seed, "item": item_seed(config, index)},
+        "files": {k: str(p.relative_to(root)) for k, p in paths.items()},
+        "size": config.size,
+        "camera": out.cameras[b].to_json(),
+        "keypoints": {
+            "names": list(KEYPOINTS),
+            "xyv": [[round(float(x), 4), round(float(y), 4), int(v)] for x, y, v in xyv],
+            "depth": [round(float(d), 5) for d in out.keypoint_depth[b]],
+            "world": [[round(float(c), 5) for c in p] for p in car.keypoints.tolist()],
+        },
+        "wheels": {
+            "pivots": [[round(float(c), 5) for c in p] for p in car.wheel_pivots.tolist()],
+            "axles": car.wheel_axles.tolist(),
+            "radius": car.wheel_radius,
+        },
+        "bbox": bbox,
+        "params": car.params.to_json(),
+        "scene": scene.to_json(),
+        "coco": _rle_pieces(out.parts[b], xyv),
+    }
+    atomic_write_json(paths["meta"], meta)
+
+
+def render_chunk(root: Path, config: WorldConfig, chunk_index: int) -> int:
+    """Render chunk `chunk_index` and write the images of it that are not complete yet.
+    Returns the number of images written."""
+    first = chunk_index * config.chunk
+    indices = list(range(first, min(first + config.chunk, config.n)))
+    todo = [i for i in indices if not item_paths(root, i, config.meshes)["meta"].is_file()]
+    if not todo:
+        return 0
+    cars, scenes = [], []
+    for index in indices:  # the whole chunk, always: results never depend on what was done
+        params, scene = sample_item(config, index)
+        cars.append(build_car(params))
+        scenes.append(scene)
+    out = render_batch(cars, scenes, config.size, supersample=config.supersample)
+    for b, index in enumerate(indices):
+        if index in todo:
+            _write_item(root, config, index, cars[b], scenes[b], out, b)
+    return len(todo)
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """Torch on one thread while rendering (restored afterwards); workers parallelise."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _worker_chunk(task: tuple[str, dict, int]) -> int:
+    root, config_json, chunk_index = task
+    return render_chunk(Path(root), WorldConfig.from_json(config_json), chunk_index)
+
+
+def prepare_out_dir(out: Path, config: WorldConfig) -> None:
+    """Create the split directory, or check that an existing one holds the same config."""
+    config_path = out / "split.json"
+    if config_path.is_file():
+        try:
+            existing = WorldConfig.from_json(json.loads(config_path.read_text())["config"])
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError) as error:
+            raise AssetganError(f"{config_path}: unreadable split config ({error})") from error
+        if existing != config:
+            diffs = [
+                f"{k}: {existing.to_json()[k]!r} on disk vs {v!r} now"
+                for k, v in config.to_json().items()
+                if existing.to_json()[k] != v
+            ]
+            raise AssetganError(
+                f"{out} holds a split rendered with a different config ({'; '.join(diffs)}); "
+                "rerun with the same arguments to resume, or choose another --out"
+            )
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AssetganError(
+            f"{out} exists and is not an empty directory or a CarWorld split; choose another --out"
+        )
+    for sub in SUBDIRS + (("meshes",) if config.meshes else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out / sub).glob(".*.tmp"):  # temp files of a killed run
+            stale.unlink(missing_ok=True)
+    if not config_path.is_file():
+        write_split_json(out, config)
+
+
+def run(
+    config: WorldConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+    stop_after_chunks: int | None = None,
+) -> WorldSplit | None:
+    """Render (or complete) the split in `out`. progress(done, total) is called as images
+    finish. stop_after_chunks (for tests) simulates a kill after that many chunks and returns
+    None without writing the manifest."""
+    config = config.validate()
+    if workers < 1:
+        raise AssetganError(f"--workers must be at least 1, got {workers}")
+    out = Path(out)
+    prepare_out_dir(out, config)
+    num_chunks = (config.n + config.chunk - 1) // config.chunk
+    done = sum(item_paths(out, i, config.meshes)["meta"].is_file() for i in range(config.n))
+    if progress:
+        progress(done, config.n)
+    todo = [
+        c for c in range(num_chunks)
+        if any(not item_paths(out, i, config.meshes)["meta"].is_file()
+               for i in range(c * config.chunk, min((c + 1) * config.chunk, config.n)))
+    ]  # fmt: skip
+    if stop_after_chunks is not None:
+        todo = todo[:stop_after_chunks]
+    start = time.time()
+    if workers == 1 or len(todo) <= 1:
+        with _single_thread():
+            for chunk_index in todo:
+                done += render_chunk(out, config, chunk_index)
+                if progress:
+                    progress(done, config.n)
+    else:
+        context = multiprocessing.get_context("spawn")
+        tasks = [(str(out), config.to_json(), c) for c in todo]
+        with context.Pool(min(workers, len(todo)), initializer=_worker_init) as pool:
+            for written in pool.imap_unordered(_worker_chunk, tasks):
+                done += written
+                if progress:
+                    progress(done, config.n)
+    if stop_after_chunks is not None:
+        return None
+    records = tuple(
+        {
+            "id": i,
+            "files": {
+                k: str(p.relative_to(out)) for k, p in item_paths(out, i, config.meshes).items()
+            },
+        }
+        for i in range(config.n)
+    )
+    split = WorldSplit(out, config, records)
+    split.save(summary={"images": config.n, "seconds_last_run": round(time.time() - start, 2)})
+    return WorldSplit.load(out)
+
+
+def contact_sheet_images(config: WorldConfig, count: int) -> list[np.ndarray]:
+    """RGB images of the first `count` items of a config without writing anything."""
+    images = []
+    with _single_thread():
+        for first in range(0, count, config.chunk):
+            items = [sample_item(config, i) for i in range(first, min(first + config.chunk, count))]
+            out = render_batch([build_car(p) for p, _ in items], [s for _, s in items], config.size)
+            images += list(out.rgb)
+    return images

@@ -1,0 +1,33 @@
+"""Contact sheets of CarWorld cars: one row per body style, RGB and part colours per view."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assetgan.assets.taxonomy import PALETTE_20
+from assetgan.inverse_graphics.render.shading import contact_sheet
+from assetgan.pipeline.carworld.model import build_car
+from assetgan.pipeline.carworld.params import BodyStyle, sample_car_params
+from assetgan.pipeline.carworld.render import render_batch
+from assetgan.pipeline.carworld.scene import sample_scene
+
+SHEET_VIEWS = ((35.0, 12.0), (90.0, 5.0), (150.0, 20.0), (215.0, 30.0))  # (azimuth, elevation)
+
+
+def style_sheet(size: int = 192, seed: int = 0) -> np.ndarray:
+    """[H, W, 3] uint8: per style one car in SHEET_VIEWS (RGB), then the first view's parts."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for style in BodyStyle:
+        params = sample_car_params(rng)
+        while params.style is not style:
+            params = sample_car_params(rng)
+        car = build_car(params)
+        base = sample_scene(rng, params, degrade=0.0)
+        scenes = [replace(base, azimuth=az, elevation=el) for az, el in SHEET_VIEWS]
+        out = render_batch([car] * len(scenes), scenes, size)
+        tiles += list(out.rgb)
+        tiles.append(PALETTE_20[out.parts[0]])
+    return contact_sheet(tiles, columns=len(SHEET_VIEWS) + 1)

@@ -1,0 +1,228 @@
+"""The CarWorld split directory (docs/formats.md): its config, per-image files, manifest and COCO.
+
+<split>/split.json        WorldConfig (resolved) + schema_version + summary
+<split>/images/ID.png     RGB uint8
+<split>/parts/ID.png      car_20 part ids, uint8 (0 = background)
+<split>/depth/ID.png      camera-space depth, uint16 millimetres (0 = background)
+<split>/meta/ID.json      camera, keypoints, car params, scene, seed, COCO pieces
+<split>/meshes/ID.glb     (with --meshes) ground-truth mesh, one node per car_20 part
+<split>/manifest.jsonl    one line per image, rebuilt from meta/
+<split>/coco.json         parts as RLE + a `car` category with the 12 keypoints
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, coco_skeleton, merge_parts
+from assetgan.errors import AssetganError
+from assetgan.inverse_graphics.render.camera import Camera
+from assetgan.io_utils import atomic_write_json, atomic_write_text
+from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
+from assetgan.pipeline.carworld.scene import Shift
+
+SCHEMA_VERSION = 1
+CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
+SUBDIRS = ("images", "parts", "depth", "meta")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What a split is: the same config always yields byte-identical files."""
+
+    split: str = "train"  # split name; also seeds the images (train and test never coincide)
+    n: int = 2600  # number of images (ids 0 .. n-1)
+    size: int = 64  # image side in pixels (64, 128 or 256)
+    seed: int = 0  # master seed; image i uses a seed derived from (seed, split, i)
+    shift: Shift = Shift.none  # distribution shift (docs/carworld.md)
+    meshes: bool = False  # also write meshes/ID.glb
+    degrade: float = 0.25  # probability scale of blur / noise / JPEG degradations
+    supersample: int = 2  # RGB rendered at size * supersample then box-filtered
+    chunk: int = 16  # images rendered together; fixed so results never depend on workers
+
+    def validate(self) -> WorldConfig:
+        if not self.split or not all(c.isalnum() or c in "-_" for c in self.split):
+            raise AssetganError(
+                f"--split must be a non-empty name of letters, digits, - or _; got {self.split!r}"
+            )
+        if self.n < 1:
+            raise AssetganError(f"--n must be at least 1, got {self.n}")
+        if self.size not in SUPPORTED_SIZES:
+            raise AssetganError(f"--size must be one of {SUPPORTED_SIZES}, got {self.size}")
+        if self.seed < 0:
+            raise AssetganError(f"--seed must be >= 0, got {self.seed}")
+        if not 0.0 <= self.degrade <= 1.0:
+            raise AssetganError(f"degrade must be in [0, 1], got {self.degrade}")
+        if self.supersample not in (1, 2, 3, 4):
+            raise AssetganError(f"supersample must be 1..4, got {self.supersample}")
+        if not 1 <= self.chunk <= 256:
+            raise AssetganError(f"chunk must be in 1..256, got {self.chunk}")
+        return self
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["shift"] = self.shift.value
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict) -> WorldConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(obj) - names
+        if unknown:
+            raise AssetganError(f"split config has unknown fields {sorted(unknown)}")
+        values = dict(obj)
+        if "shift" in values:
+            values["shift"] = Shift(values["shift"])
+        return cls(**values)
+
+
+def item_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def item_paths(root: Path, index: int, meshes: bool) -> dict[str, Path]:
+    """Files of one image, in the order they are written (meta last marks completion)."""
+    name = item_name(index)
+    paths = {
+        "image": root / "images" / f"{name}.png",
+        "parts": root / "parts" / f"{name}.png",
+        "depth": root / "depth" / f"{name}.png",
+    }
+    if meshes:
+        paths["mesh"] = root / "meshes" / f"{name}.glb"
+    paths["meta"] = root / "meta" / f"{name}.json"
+    return paths
+
+
+def manifest_line(meta: dict) -> dict:
+    """The manifest record of one image (a summary of its meta json)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": meta["id"],
+        "files": meta["files"],
+        "seed": meta["seed"]["item"],
+        "style": meta["params"]["style"],
+        "azimuth": meta["scene"]["azimuth"],
+        "elevation": meta["scene"]["elevation"],
+        "background": meta["scene"]["background"],
+        "keypoints_xyv": meta["keypoints"]["xyv"],
+        "bbox": meta["bbox"],
+    }
+
+
+def coco_from_metas(metas: list[dict], size: int) -> dict:
+    """COCO json: images, car_20 part categories (RLE masks) and the keypointed car category."""
+    categories = [
+        {"id": k, "name": name, "supercategory": "car_part"} for k, name in enumerate(CAR_20) if k
+    ]
+    categories.append(
+        {
+            "id": CAR_CATEGORY_ID,
+            "name": "car",
+            "supercategory": "vehicle",
+            "keypoints": list(KEYPOINTS),
+            "skeleton": coco_skeleton(),
+        }
+    )
+    images, annotations = [], []
+    for meta in metas:
+        image_id = meta["id"]
+        images.append(
+            {"id": image_id, "file_name": meta["files"]["image"], "width": size, "height": size}
+        )
+        for piece in meta["coco"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **piece})
+    return {
+        "info": {"description": "CarWorld split", "schema_version": SCHEMA_VERSION},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+
+
+@dataclass(frozen=True)
+class WorldSplit:
+    """A rendered split on disk: config plus one manifest record per image."""
+
+    root: Path  # split directory
+    config: WorldConfig  # how it was rendered
+    records: tuple[dict, ...]  # manifest lines, ordered by id
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @classmethod
+    def load(cls, root: str | Path) -> WorldSplit:
+        root = Path(root)
+        config_path, manifest = root / "split.json", root / "manifest.jsonl"
+        for path in (config_path, manifest):
+            if not path.is_file():
+                raise AssetganError(f"{path}: missing; is {root} a finished CarWorld split?")
+        info = json.loads(config_path.read_text())
+        if info.get("schema_version") != SCHEMA_VERSION:
+            raise AssetganError(
+                f"{config_path}: schema_version {info.get('schema_version')} is not {SCHEMA_VERSION}"
+            )
+        records = []
+        for line_no, line in enumerate(manifest.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise AssetganError(f"{manifest}:{line_no}: bad json ({error})") from error
+        return cls(root, WorldConfig.from_json(info["config"]), tuple(records))
+
+    def save(self, summary: dict | None = None) -> None:
+        """Write split.json, manifest.jsonl and coco.json from the per-image meta files."""
+        metas = [self.meta(r["id"]) for r in self.records]
+        atomic_write_text(
+            self.root / "manifest.jsonl",
+            "".join(json.dumps(manifest_line(m), sort_keys=True) + "\n" for m in metas),
+        )
+        atomic_write_json(self.root / "coco.json", coco_from_metas(metas, self.config.size))
+        write_split_json(self.root, self.config, summary)
+
+    # ---- per-image access -------------------------------------------------------------------
+    def _path(self, index: int, key: str) -> Path:
+        if not 0 <= index < len(self.records):
+            raise AssetganError(f"image {index} is not in {self.root} (0..{len(self.records) - 1})")
+        return item_paths(self.root, index, self.config.meshes)[key]
+
+    def meta(self, index: int) -> dict:
+        path = self.root / "meta" / f"{item_name(index)}.json"
+        if not path.is_file():
+            raise AssetganError(f"{path}: missing meta for image {index}")
+        return json.loads(path.read_text())
+
+    def image(self, index: int) -> np.ndarray:
+        """[S, S, 3] uint8 RGB."""
+        return np.asarray(Image.open(self._path(index, "image")).convert("RGB"))
+
+    def parts(self, index: int, taxonomy: str = "car_20") -> np.ndarray:
+        """[S, S] uint8 part ids in car_20, car_12 or car_5."""
+        return merge_parts(np.asarray(Image.open(self._path(index, "parts"))), taxonomy)
+
+    def depth(self, index: int) -> np.ndarray:
+        """[S, S] float32 camera-space depth in metres (0 = background)."""
+        return np.asarray(Image.open(self._path(index, "depth")), dtype=np.float32) / 1000.0
+
+    def camera(self, index: int) -> Camera:
+        return Camera.from_json(self.meta(index)["camera"])
+
+    def keypoints(self) -> np.ndarray:
+        """[N, 12, 3] (x, y, visibility) of every image, pixels with row 0 at the top."""
+        return np.array([r["keypoints_xyv"] for r in self.records], dtype=np.float64)
+
+
+def write_split_json(root: Path, config: WorldConfig, summary: dict | None = None) -> None:
+    atomic_write_json(
+        root / "split.json",
+        {"schema_version": SCHEMA_VERSION, "config": config.to_json(), "summary": summary or {}},
+    )
