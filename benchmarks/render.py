@@ -30,7 +30,10 @@ def make_scene(batch: int, faces: int, size: int):
 
     mesh = icosphere({1280: 3, 5120: 4}[faces])
     gen = torch.Generator().manual_seed(0)
-    cameras = [orbit_camera(float(az), 20.0, 3.0, fov_y_deg=45.0, size=(size, size)) for az in range(0, 360, 360 // batch)][:batch]
+    cameras = [
+        orbit_camera(float(az), 20.0, 3.0, fov_y_deg=45.0, size=(size, size))
+        for az in range(0, 360, 360 // batch)
+    ][:batch]
     colours = torch.rand(mesh.num_vertices, 3, generator=gen)
     target_rgb = torch.rand(batch, size, size, 3, generator=gen)
     target_mask = (torch.rand(batch, size, size, 1, generator=gen) > 0.5).float()
@@ -81,7 +84,11 @@ def run_single(method: str, batch: int, faces: int, size: int, repeats: int) -> 
         step(*scene, offsets)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"ms": 1000 * statistics.median(times), "peak_mb": peak / 1024, "delta_mb": (peak - base_rss) / 1024}
+    return {
+        "ms": 1000 * statistics.median(times),
+        "peak_mb": peak / 1024,
+        "delta_mb": (peak - base_rss) / 1024,
+    }
 
 
 def dense_gb(batch: int, faces: int, size: int) -> float:
@@ -112,8 +119,20 @@ def main() -> None:
                     continue
                 repeats = args.repeats if method == "torch" else 2
                 out = subprocess.run(
-                    [sys.executable, __file__, "--single", method, "16", str(faces), str(size), "--repeats", str(repeats)],
-                    capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--single",
+                        method,
+                        "16",
+                        str(faces),
+                        str(size),
+                        "--repeats",
+                        str(repeats),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 row[method] = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
@@ -132,7 +151,9 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "rows": rows,
         "target_128px_5120f_ms": target["torch"]["ms"],
-        "target_speedup_vs_dense": (target["dense"]["ms"] / target["torch"]["ms"]) if target["dense"] else None,
+        "target_speedup_vs_dense": (target["dense"]["ms"] / target["torch"]["ms"])
+        if target["dense"]
+        else None,
     }
     print(json.dumps(summary))
 
