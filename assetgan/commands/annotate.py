@@ -1,0 +1,129 @@
+"""`assetgan annotate ...`: annotations in and out (docs/annotate.md).
+
+export (samples + LabelMe skeletons) -> a human labels them -> import (LabelMe / COCO / PNG) ->
+annotation set; select chooses which samples to label; invert turns real labeled images into
+latents (HandsOff); simulate labels samples with a segmenter through the LabelMe path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assetgan.cli_app import App
+from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
+
+app = App(
+    help="Annotations: export samples for LabelMe, select, import labels, HandsOff inversion."
+)
+
+GeneratorOpt = Annotated[
+    Path, typer.Option("--generator", "-g", help="Generator checkpoint (.safetensors).")
+]
+CountOpt = Annotated[int, typer.Option("--n", help="Number of samples.")]
+PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
+CutoffOpt = Annotated[
+    int | None, typer.Option("--cutoff", help="Truncate only the first CUTOFF ws (default all).")
+]
+
+
+class ImportFormatChoice(StrEnum):
+    labelme = "labelme"
+    coco = "coco"
+    png = "png"
+
+
+class RuleChoice(StrEnum):
+    centre = "centre"
+    labelme = "labelme"
+
+
+class SelectMethod(StrEnum):
+    random = "random"
+    coreset = "coreset"
+    uncertainty = "uncertainty"
+
+
+@contextmanager
+def _bar(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A transient rich progress bar; yields a (done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done, count: bar.update(task, completed=done, total=count)
+
+
+@app.command("export")
+def export(
+    generator: GeneratorOpt,
+    out: OutPath,
+    n: CountOpt = 16,
+    seed: SeedOpt = 0,
+    psi: PsiOpt = 0.7,
+    cutoff: CutoffOpt = None,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """Sample N images (seeds SEED..SEED+N-1) with LabelMe skeletons and labels.txt.
+
+    Example: assetgan annotate export -g runs/gan/G.safetensors --n 16 --seed 0 --out ann/export
+    """
+    from assetgan.errors import AssetganError
+    from assetgan.pipeline.annotate.export import ExportConfig, export_samples
+
+    if n < 1:
+        raise AssetganError(f"--n must be at least 1, got {n}")
+    config = ExportConfig(
+        generator, tuple(range(seed, seed + n)), psi, cutoff, resolve_device(device)
+    )
+    with _bar("sampling", n) as progress:
+        manifest = export_samples(config, out, progress=progress)
+    height, width = manifest.image_size
+    typer.echo(
+        f"wrote {out}: {len(manifest.samples)} samples {width}x{height} with LabelMe skeletons; "
+        f"annotate with: labelme {out / 'images'} --labels {out / 'labels.txt'} --nodata --autosave"
+    )
+
+
+@app.command("import")
+def import_(
+    source: Annotated[
+        Path, typer.Argument(help="LabelMe folder, COCO json file, or PNG mask folder.")
+    ],
+    out: OutPath,
+    format: Annotated[
+        ImportFormatChoice, typer.Option("--format", help="How SOURCE is written.")
+    ] = ImportFormatChoice.labelme,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="The `annotate export` folder (default: found from SOURCE)."),
+    ] = None,
+    rule: Annotated[
+        RuleChoice,
+        typer.Option(help="LabelMe rasterisation: pixel centres, or labelme2voc's PIL masks."),
+    ] = RuleChoice.centre,
+) -> None:
+    """Import labels of exported samples into an annotation set (paired with their latents).
+
+    Example: assetgan annotate import ann/export/images --format labelme --out ann/set
+    """
+    from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import
+    from assetgan.pipeline.annotate.raster import RasterRule
+
+    config = ImportConfig(source, ImportFormat(format.value), export, RasterRule(rule.value))
+    annotation_set, report = run_import(config, out)
+    typer.echo(
+        f"wrote {out}: {len(annotation_set.samples)} annotated samples from {source} "
+        f"({len(report.skipped)} without labels skipped; latents from {report.export})"
+    )

@@ -1,0 +1,223 @@
+"""`annotate export`: generator samples for a human annotator, and the export directory format.
+
+    <dir>/export.json          ExportManifest: generator (path, sha256), psi, cutoff, samples
+    <dir>/latents.safetensors  one float32 [num_ws, w_dim] w+ per sample (truncation applied)
+    <dir>/images/NAME.png      the sample, RGB uint8, NAME = seed{seed:06d}
+    <dir>/images/NAME.json     LabelMe skeleton (shapes = [], imagePath = NAME.png)
+    <dir>/labels.txt           the allowed label names (labelme --labels labels.txt)
+    <dir>/README.md            how to annotate and import
+
+`G.synthesis(ws[None], noise_mode="const")` reproduces each PNG, so the import pairs the labels
+with the latent that made the annotated pixels (docs/annotate.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from assetgan.errors import AssetganError
+from assetgan.io_utils import atomic_write, atomic_write_json, atomic_write_text
+from assetgan.pipeline.annotate import labelme
+from assetgan.pipeline.annotate.labels import labels_txt
+from assetgan.pipeline.annotations import file_sha256
+from assetgan.pipeline.stylegan.checkpoint import load_generator
+from assetgan.pipeline.stylegan.networks import Generator
+from assetgan.pipeline.stylegan.sampling import synthesize_uint8, ws_from_seeds
+
+SCHEMA_VERSION = 1
+KIND = "assetgan_annotation_export"
+Progress = Callable[[int, int], None]
+
+
+def sample_name(seed: int) -> str:
+    """File stem of the sample drawn from `seed`."""
+    return f"seed{seed:06d}"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `annotate export` samples."""
+
+    generator: Path  # generator checkpoint (.safetensors)
+    seeds: tuple[int, ...]  # one sample per seed (docs/stylegan.md "Sampling")
+    psi: float = 0.7  # truncation psi (DatasetGAN samples cars at 0.7)
+    cutoff: int | None = None  # truncate ws[:, :cutoff] only; None = every layer
+    device: str = "cpu"  # torch device for the generator
+
+    def validate(self) -> ExportConfig:
+        if not self.seeds:
+            raise AssetganError("export: no seeds to sample; use --n 1 or more")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise AssetganError("export: seeds repeat; every sample needs its own seed")
+        if not 0.0 <= self.psi <= 1.0:
+            raise AssetganError(f"--psi must be in [0, 1], got {self.psi}")
+        if self.cutoff is not None and self.cutoff < 1:
+            raise AssetganError(f"--cutoff must be at least 1, got {self.cutoff}")
+        return self
+
+
+@dataclass
+class ExportManifest:
+    """export.json: which generator, truncation and seeds made the exported samples."""
+
+    root: Path  # the export directory
+    generator_path: str  # generator checkpoint as given by the user
+    generator_sha256: str  # SHA-256 of its bytes
+    psi: float  # truncation psi
+    cutoff: int | None  # truncation cutoff (None = all ws)
+    image_size: tuple[int, int]  # (H, W) of every exported image
+    samples: list[dict[str, Any]]  # {name, seed, image, labelme}, in export order
+    selection: dict[str, Any] = field(default_factory=dict)  # `annotate select` details
+
+    def names(self) -> list[str]:
+        return [s["name"] for s in self.samples]
+
+    def latents(self) -> dict[str, np.ndarray]:
+        """name -> [num_ws, w_dim] float32."""
+        path = self.root / "latents.safetensors"
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise AssetganError(f"{path}: cannot read exported latents ({error})") from None
+        missing = [n for n in self.names() if n not in tensors]
+        if missing:
+            raise AssetganError(f"{path}: no latent for samples {missing[:5]}")
+        return {n: tensors[n].to(torch.float32).numpy() for n in self.names()}
+
+    def image(self, name: str) -> np.ndarray:
+        """[H, W, 3] uint8 exported image."""
+        return np.asarray(Image.open(self.root / "images" / f"{name}.png").convert("RGB"))
+
+    def save(self) -> Path:
+        document = {
+            "kind": KIND,
+            "schema_version": SCHEMA_VERSION,
+            "generator": {"path": self.generator_path, "sha256": self.generator_sha256},
+            "psi": self.psi,
+            "cutoff": self.cutoff,
+            "image_size": list(self.image_size),
+            "samples": self.samples,
+            "selection": self.selection,
+        }
+        return atomic_write_json(self.root / "export.json", document)
+
+    @classmethod
+    def load(cls, root: str | Path) -> ExportManifest:
+        root = Path(root)
+        path = root / "export.json"
+        if not path.is_file():
+            raise AssetganError(
+                f"{root}: not an annotation export (no export.json); pass the folder "
+                f"`annotate export` wrote with --export"
+            )
+        document = labelme.read_document(path)
+        if document.get("kind") != KIND or document.get("schema_version") != SCHEMA_VERSION:
+            raise AssetganError(
+                f"{path}: not an assetgan export of schema_version {SCHEMA_VERSION} "
+                f"(kind {document.get('kind')!r}, schema_version {document.get('schema_version')!r})"
+            )
+        try:
+            return cls(
+                root=root,
+                generator_path=str(document["generator"]["path"]),
+                generator_sha256=str(document["generator"]["sha256"]),
+                psi=float(document["psi"]),
+                cutoff=document["cutoff"],
+                image_size=(int(document["image_size"][0]), int(document["image_size"][1])),
+                samples=list(document["samples"]),
+                selection=dict(document.get("selection") or {}),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise AssetganError(f"{path}: missing or malformed field ({error!r})") from None
+
+
+def export_samples(
+    config: ExportConfig,
+    out: str | Path,
+    generator: Generator | None = None,  # already loaded `config.generator` (saves a load)
+    selection: dict[str, Any] | None = None,  # recorded in export.json (annotate select)
+    progress: Progress | None = None,  # called (done, total) after each batch
+) -> ExportManifest:
+    """Sample one image per seed and write the export directory (module docstring)."""
+    config.validate()
+    out = Path(out)
+    generator = generator or load_generator(config.generator, config.device)
+    seeds = list(config.seeds)
+    ws = ws_from_seeds(generator, seeds, config.psi, config.cutoff)  # [N, num_ws, w_dim]
+    images_dir = out / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    samples, latents = [], {}
+    batch = 16
+    for start in range(0, len(seeds), batch):
+        pictures = synthesize_uint8(generator, ws[start : start + batch])  # [b, H, W, 3]
+        for offset, picture in enumerate(pictures):
+            seed = seeds[start + offset]
+            name = sample_name(seed)
+            _write_png(images_dir / f"{name}.png", picture)
+            height, width = picture.shape[:2]
+            atomic_write_json(
+                images_dir / f"{name}.json", labelme.skeleton(f"{name}.png", height, width)
+            )
+            latents[name] = ws[start + offset].detach().cpu().float().contiguous()
+            samples.append(
+                {
+                    "name": name,
+                    "seed": seed,
+                    "image": f"images/{name}.png",
+                    "labelme": f"images/{name}.json",
+                }
+            )
+        if progress is not None:
+            progress(min(start + batch, len(seeds)), len(seeds))
+    atomic_write(out / "latents.safetensors", lambda tmp: save_file(latents, str(tmp)))
+    atomic_write_text(out / "labels.txt", labels_txt())
+    atomic_write_text(out / "README.md", _readme(out))
+    manifest = ExportManifest(
+        root=out,
+        generator_path=str(config.generator),
+        generator_sha256=file_sha256(config.generator),
+        psi=config.psi,
+        cutoff=config.cutoff,
+        image_size=tuple(int(v) for v in pictures.shape[1:3]),
+        samples=samples,
+        selection=selection or {},
+    )
+    manifest.save()
+    atomic_write_json(out / "config.json", {**asdict(config), "generator": str(config.generator)})
+    return manifest
+
+
+def _write_png(path: Path, picture: np.ndarray) -> None:
+    atomic_write(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
+
+
+def _readme(out: Path) -> str:
+    return f"""# Samples to annotate
+
+Each `images/seedNNNNNN.png` is a generator sample; `images/seedNNNNNN.json` is its empty
+LabelMe file. Annotate them with LabelMe, keeping the files where they are:
+
+    labelme {out / "images"} --labels {out / "labels.txt"} --nodata --autosave
+
+Allowed labels (labels.txt):
+- parts: polygons (or rectangles, circles) named by car_20 part names; draw the parts in front
+  last, since later shapes cover earlier ones. `__ignore__` marks pixels to leave out, and
+  unpainted pixels are background.
+- keypoints: single points named by the 12 keypoint names; tick the `occluded` flag (or write
+  `occluded` in the description) when the point is hidden but you can place it.
+
+Then import the labels paired with these samples' latents:
+
+    assetgan annotate import {out / "images"} --format labelme --out ANNOTATION_SET
+
+Files with no shapes count as not annotated and are skipped. See docs/annotate.md.
+"""

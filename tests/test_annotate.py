@@ -1,0 +1,342 @@
+"""`assetgan annotate`: rasterisation, LabelMe / COCO / PNG import with its errors, selection,
+HandsOff inversion, the simulated annotator, and every command through CliRunner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import ndimage
+from typer.testing import CliRunner
+
+from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, PART_ID
+from assetgan.cli import app
+from assetgan.pipeline.annotate.coco import to_coco
+from assetgan.pipeline.annotate.labeled import LabeledImage
+from assetgan.pipeline.annotate.raster import (
+    RasterRule,
+    circle_mask,
+    mask_to_polygons,
+    polygon_mask,
+    rectangle_mask,
+)
+from assetgan.pipeline.annotations import AnnotationSet
+from assetgan.pipeline.stylegan.checkpoint import load_generator, save_generator
+from assetgan.pipeline.stylegan.config import GeneratorConfig
+from assetgan.pipeline.stylegan.networks import Generator
+from assetgan.pipeline.stylegan.sampling import synthesize_uint8
+
+runner = CliRunner()
+TINY = GeneratorConfig(resolution=16, z_dim=16, w_dim=24, mapping_layers=2, channels=(32, 16, 8))
+
+
+def _tiny_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    generator = Generator(config).eval()
+    with torch.no_grad():  # non-trivial biases and w_avg, as in a trained model
+        for name, tensor in generator.state_dict().items():
+            if name.endswith(("noise_strength", ".bias")) or name == "mapping.w_avg":
+                tensor.copy_(torch.randn_like(tensor) * 0.3 + (1.0 if "affine" in name else 0))
+    return generator
+
+
+@pytest.fixture(scope="module")
+def generator_path(tmp_path_factory) -> Path:
+    return save_generator(_tiny_generator(), tmp_path_factory.mktemp("gen") / "G.safetensors")
+
+
+@pytest.fixture(scope="module")
+def export_master(tmp_path_factory, generator_path) -> Path:
+    out = tmp_path_factory.mktemp("export") / "export"
+    args = ["annotate", "export", "-g", str(generator_path), "--n", "3", "--seed", "5"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def export_dir(tmp_path, export_master) -> Path:
+    return Path(shutil.copytree(export_master, tmp_path / "export"))
+
+
+def _labelme_file(export_dir: Path, name: str, shapes: list[dict], **overrides) -> Path:
+    path = export_dir / "images" / f"{name}.json"
+    document = json.loads(path.read_text())
+    document["shapes"] = shapes
+    document.update(overrides)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _shape(label: str, points, shape_type: str = "polygon", **extra) -> dict:
+    return {
+        "label": label,
+        "points": points,
+        "shape_type": shape_type,
+        "group_id": None,
+        "flags": extra.pop("flags", {}),
+        "description": extra.pop("description", ""),
+    }
+
+
+def _import(export_dir: Path, out: Path, *extra: str):
+    return runner.invoke(
+        app, ["annotate", "import", str(export_dir / "images"), "--out", str(out), *extra]
+    )
+
+
+# ---- rasterisation ------------------------------------------------------------------------------
+
+
+def test_polygon_mask_is_exact_on_a_hand_made_case():
+    # An L-shape with corners on pixel boundaries and a triangle whose hypotenuse passes through
+    # pixel centres (half-open rule: centres exactly on the right/bottom edge are outside).
+    l_shape = [(1, 1), (4, 1), (4, 2), (2, 2), (2, 5), (1, 5)]
+    expected = np.zeros((6, 6), dtype=bool)
+    expected[1, 1:4] = True
+    expected[1:5, 1] = True
+    assert (polygon_mask(np.array(l_shape), 6, 6) == expected).all()
+    triangle = np.array([(0, 0), (4, 0), (0, 4)])  # centres with x + y < 4 are inside
+    rows, cols = np.mgrid[0:5, 0:5]
+    inside = (cols + 0.5) + (rows + 0.5) < 4
+    assert (polygon_mask(triangle, 5, 5) == inside).all()
+    # Two polygons sharing an edge never both claim a pixel, and cover the union exactly.
+    left = polygon_mask(np.array([(0, 0), (2.5, 0), (2.5, 3), (0, 3)]), 3, 5)
+    right = polygon_mask(np.array([(2.5, 0), (5, 0), (5, 3), (2.5, 3)]), 3, 5)
+    assert not (left & right).any() and (left | right).all()
+
+
+def test_rectangles_circles_and_the_labelme_rule():
+    rect = rectangle_mask(np.array([(3, 4), (1, 1)]), 6, 6)  # corners in any order
+    expected = np.zeros((6, 6), dtype=bool)
+    expected[1:4, 1:3] = True
+    assert (rect == expected).all()
+    circle = circle_mask(np.array([(3, 3), (3, 5)]), 6, 6)  # radius 2 around (3, 3)
+    rows, cols = np.mgrid[0:6, 0:6]
+    assert (circle == (((cols + 0.5 - 3) ** 2 + (rows + 0.5 - 3) ** 2) < 4)).all()
+    # labelme2voc semantics: PIL treats integers as pixel centres and includes the outline.
+    pil = polygon_mask(np.array([(1, 1), (3, 1), (3, 2), (1, 2)]), 4, 5, RasterRule.labelme)
+    expected = np.zeros((4, 5), dtype=bool)
+    expected[1:3, 1:4] = True
+    assert (pil == expected).all()
+
+
+def test_mask_to_polygons_round_trips_exactly():
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        height, width = rng.integers(2, 18, 2)
+        part_ids = rng.integers(0, 4, (height, width))
+        if trial % 2:
+            part_ids = ndimage.median_filter(part_ids, 3)  # blobs with holes and pinches
+        painted = np.full((height, width), -1)
+        for label, polygon in mask_to_polygons(part_ids):
+            painted[polygon_mask(polygon, height, width)] = label
+        assert (painted == part_ids).all()
+
+
+# ---- export and LabelMe import ------------------------------------------------------------------
+
+
+def test_export_writes_images_latents_and_labelme_skeletons(export_master, generator_path):
+    manifest = json.loads((export_master / "export.json").read_text())
+    names = [s["name"] for s in manifest["samples"]]
+    assert names == ["seed000005", "seed000006", "seed000007"]
+    skeleton = json.loads((export_master / "images" / "seed000005.json").read_text())
+    assert skeleton["shapes"] == [] and skeleton["imageData"] is None
+    assert skeleton["imagePath"] == "seed000005.png"
+    assert (skeleton["imageHeight"], skeleton["imageWidth"]) == (16, 16)
+    assert {"version", "flags"} <= set(skeleton)
+    labels = (export_master / "labels.txt").read_text().split()
+    assert set(CAR_20[1:]) <= set(labels) and set(KEYPOINTS) <= set(labels)
+    # The stored w+ reproduces the PNG exactly.
+    from safetensors.torch import load_file
+
+    ws = load_file(str(export_master / "latents.safetensors"))["seed000006"]
+    picture = synthesize_uint8(load_generator(generator_path), ws[None])[0]
+    assert (picture == np.asarray(Image.open(export_master / "images" / "seed000006.png"))).all()
+
+
+def test_labelme_import_paints_in_order_and_reads_keypoints(export_dir, tmp_path):
+    _labelme_file(
+        export_dir,
+        "seed000005",
+        [
+            _shape("car_body", [[2, 2], [14, 2], [14, 12], [2, 12]]),
+            _shape("window", [[4, 3], [8, 3], [8, 6], [4, 6]], "rectangle"),  # 2 points below
+            _shape("tire", [[5, 12], [5, 14]], "circle"),
+            _shape("__ignore__", [[0, 14], [2, 14], [2, 16], [0, 16]]),
+            _shape("left_front_wheel", [[5.5, 12.25]], "point"),
+            _shape("upper_left_windshield", [[4, 3]], "point", flags={"occluded": True}),
+        ],
+    )
+    shapes = json.loads((export_dir / "images" / "seed000005.json").read_text())["shapes"]
+    shapes[1]["points"] = [[4, 3], [8, 6]]  # a LabelMe rectangle has two corners
+    _labelme_file(export_dir, "seed000005", shapes)
+    result = _import(export_dir, tmp_path / "set")
+    assert result.exit_code == 0, result.output
+    assert "2 without labels skipped" in result.output
+    loaded = AnnotationSet.load(tmp_path / "set")
+    (sample,) = loaded.samples
+    assert sample.name == "seed000005" and sample.seed == 5
+    expected = np.zeros((16, 16), dtype=np.uint8)
+    expected[2:12, 2:14] = PART_ID["car_body"]
+    expected[3:6, 4:8] = PART_ID["window"]
+    rows, cols = np.mgrid[0:16, 0:16]
+    expected[((cols + 0.5 - 5) ** 2 + (rows + 0.5 - 12) ** 2) < 4] = PART_ID["tire"]
+    expected[14:16, 0:2] = 255
+    assert (sample.part_ids == expected).all()
+    kp = sample.keypoints_xyv
+    assert kp[KEYPOINTS.index("left_front_wheel")].tolist() == [5.5, 12.25, 2]
+    assert kp[KEYPOINTS.index("upper_left_windshield")].tolist() == [4, 3, 1]
+    assert kp[:, 2].sum() == 3
+    exported = np.asarray(Image.open(export_dir / "images" / "seed000005.png"))
+    assert (sample.image == exported).all()
+
+
+def _expect_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+SQUARE = [[2, 2], [6, 2], [6, 6], [2, 6]]
+
+
+@pytest.mark.parametrize(
+    ("shapes", "overrides", "fragments"),
+    [
+        ([_shape("wheel", SQUARE)], {}, ["unknown label 'wheel'", "car_body", "left_front_wheel"]),
+        ([_shape("door", [[2, 2], [17, 2], [6, 6]])], {}, ["(17, 2) is outside the 16x16"]),
+        ([_shape("left_back_wheel", [[3, -1]], "point")], {}, ["outside"]),
+        ([_shape("door", SQUARE)], {"imageHeight": 20}, ["20x16", "seed000005.png is 16x16"]),
+        ([_shape("door", SQUARE)], {"imagePath": "/etc/passwd"}, ["absolute path"]),
+        ([_shape("door", SQUARE)], {"imagePath": "../images/seed000005.png"}, ["contains '..'"]),
+        ([_shape("door", SQUARE)], {"imagePath": "..\\x.png"}, ["contains '..'"]),
+        ([_shape("door", SQUARE)], {"imagePath": "missing.png"}, ["does not exist"]),
+        ([_shape("door", [[1, 1]], "line")], {}, ["shape_type 'line' cannot carry a part"]),
+        ([_shape("mirror", SQUARE, "point")], {}, ["cannot carry a part"]),
+    ],
+)
+def test_labelme_errors_are_one_line_with_the_file(
+    export_dir, tmp_path, shapes, overrides, fragments
+):
+    path = _labelme_file(export_dir, "seed000005", shapes, **overrides)
+    _expect_error(_import(export_dir, tmp_path / "set"), str(path), *fragments)
+    assert not (tmp_path / "set").exists()
+
+
+def test_labelme_unreadable_files_and_size_mismatch_with_the_export(export_dir, tmp_path):
+    good = [_shape("door", SQUARE)]
+    path = _labelme_file(export_dir, "seed000005", good)
+    path.write_text("{not json")
+    _expect_error(_import(export_dir, tmp_path / "set"), str(path), "not readable JSON")
+    _labelme_file(export_dir, "seed000006", good)
+    path.write_text(json.dumps({"shapes": [], "imagePath": "seed000005.png"}))  # unannotated
+    image = export_dir / "images" / "seed000006.png"
+    image.write_bytes(b"\x89PNG broken")
+    _expect_error(_import(export_dir, tmp_path / "set"), "seed000006.json", "not a readable image")
+    Image.new("RGB", (20, 20)).save(image)  # annotated at another size than exported
+    doc = export_dir / "images" / "seed000006.json"
+    _labelme_file(export_dir, "seed000006", good, imageHeight=20, imageWidth=20)
+    _expect_error(
+        _import(export_dir, tmp_path / "set"), str(doc), "20x20", "exported image is 16x16"
+    )
+
+
+# ---- COCO and PNG masks -------------------------------------------------------------------------
+
+
+def test_coco_round_trip_through_pycocotools(export_dir, tmp_path):
+    rng = np.random.default_rng(1)
+    names = ["seed000005", "seed000007"]
+    labeled = []
+    for name in names:
+        part_ids = ndimage.median_filter(rng.integers(0, 6, (16, 16)), 3).astype(np.uint8)
+        part_ids[0, :3] = 255  # ignore pixels are left out of COCO -> background on the way back
+        keypoints = np.zeros((12, 3), np.float32)
+        keypoints[[0, 4]] = [[3.25, 7.5, 2], [10, 1.5, 1]]
+        labeled.append(LabeledImage(name, "test", part_ids, keypoints))
+    document = to_coco(labeled, [f"{n}.png" for n in names])
+    # one image with a polygon segmentation too (COCO's flat [x0, y0, x1, y1, ...])
+    document["annotations"].append(
+        {
+            "id": 999,
+            "image_id": 2,
+            "category_id": PART_ID["roof"],
+            "iscrowd": 0,
+            "segmentation": [[8, 8, 12, 8, 12, 12, 8, 12]],
+        }
+    )
+    coco_path = export_dir / "images" / "coco.json"
+    coco_path.write_text(json.dumps(document))
+    from pycocotools.coco import COCO
+
+    assert len(COCO(str(coco_path)).getAnnIds()) == len(document["annotations"])
+    result = runner.invoke(
+        app,
+        ["annotate", "import", str(coco_path), "--format", "coco", "--out", str(tmp_path / "s")],
+    )
+    assert result.exit_code == 0, result.output
+    samples = {s.name: s for s in AnnotationSet.load(tmp_path / "s").samples}
+    assert sorted(samples) == names
+    first = labeled[0].part_ids.copy()
+    first[first == 255] = 0
+    assert (samples[names[0]].part_ids == first).all()
+    second = labeled[1].part_ids.copy()
+    second[second == 255] = 0
+    roof = samples[names[1]].part_ids == PART_ID["roof"]
+    assert roof[8:12, 8:12].all()  # pycocotools' polygon covers the square
+    assert (samples[names[1]].part_ids[~roof] == second[~roof]).all()
+    assert np.allclose(samples[names[0]].keypoints_xyv, labeled[0].keypoints_xyv)
+
+
+def test_coco_errors(export_dir, tmp_path):
+    labeled = [
+        LabeledImage("seed000005", "t", np.zeros((16, 16), np.uint8), np.zeros((12, 3), np.float32))
+    ]
+    document = to_coco(labeled, ["seed000005.png"])
+    coco_path = export_dir / "images" / "coco.json"
+    args = ["annotate", "import", str(coco_path), "--format", "coco", "--out", str(tmp_path / "s")]
+    document["categories"][0]["name"] = "spoiler"
+    coco_path.write_text(json.dumps(document))
+    _expect_error(runner.invoke(app, args), str(coco_path), "unknown label 'spoiler'")
+    document = to_coco(labeled, ["../seed000005.png"])
+    coco_path.write_text(json.dumps(document))
+    _expect_error(runner.invoke(app, args), str(coco_path), "contains '..'")
+    document = to_coco(labeled, ["seed000005.png"])
+    document["annotations"][-1]["keypoints"][0:3] = [40, 2, 2]
+    coco_path.write_text(json.dumps(document))
+    _expect_error(runner.invoke(app, args), str(coco_path), "(40, 2) is outside")
+
+
+def test_png_mask_import_and_errors(export_dir, tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    part_ids = np.zeros((16, 16), np.uint8)
+    part_ids[4:9, 3:12] = PART_ID["hoods"]
+    part_ids[0] = 255
+    Image.fromarray(part_ids).save(masks / "seed000007.png")
+    args = ["annotate", "import", str(masks), "--format", "png", "--export", str(export_dir)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    (sample,) = AnnotationSet.load(tmp_path / "s").samples
+    assert sample.name == "seed000007" and (sample.part_ids == part_ids).all()
+    part_ids[2, 2] = 40
+    Image.fromarray(part_ids).save(masks / "seed000007.png")
+    _expect_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "t")]), "seed000007.png", "id 40"
+    )
+    Image.fromarray(np.zeros((16, 17), np.uint8)).save(masks / "seed000007.png")
+    _expect_error(runner.invoke(app, [*args, "--out", str(tmp_path / "t")]), "17x16")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(masks / "seed999999.png")
+    (masks / "seed000007.png").unlink()
+    _expect_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "t")]), "seed999999", "not one of the 3"
+    )
