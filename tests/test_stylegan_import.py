@@ -16,6 +16,7 @@ import collections
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 import types
@@ -119,21 +120,21 @@ def _install_fake_modules(monkeypatch) -> None:
 TF = dict(res=16, z=12, hidden=20, w=16, channels={4: 16, 8: 12, 16: 8}, mapping=3)
 
 
-def tf_variables(seed: int = 0) -> tuple[list, list, list]:
+def tf_variables(seed: int = 0, spec: dict = TF) -> tuple[list, list, list]:
     """(G-level, mapping, synthesis) variable lists in TF's names, shapes and value scales."""
     rng = _rng(seed)
     f32 = np.float32
-    top = [("lod", f32(0.0)), ("dlatent_avg", (rng.randn(TF["w"]) * 0.5).astype(f32))]
-    widths = [TF["z"]] + [TF["hidden"]] * (TF["mapping"] - 1) + [TF["w"]]
+    top = [("lod", f32(0.0)), ("dlatent_avg", (rng.randn(spec["w"]) * 0.5).astype(f32))]
+    widths = [spec["z"]] + [spec["hidden"]] * (spec["mapping"] - 1) + [spec["w"]]
     mapping = []
-    for idx in range(TF["mapping"]):
+    for idx in range(spec["mapping"]):
         weight = rng.randn(widths[idx], widths[idx + 1]) / LRMUL  # [in, out], stored / lrmul
         mapping += [
             (f"Dense{idx}/weight", weight.astype(f32)),
             (f"Dense{idx}/bias", (rng.randn(widths[idx + 1]) * 10).astype(f32)),
         ]
-    ch = TF["channels"]
-    log2 = int(math.log2(TF["res"]))
+    ch = spec["channels"]
+    log2 = int(math.log2(spec["res"]))
     synthesis = []
     for layer in range(2 * log2 - 3):  # noise0 .. noise{num_layers - 2}
         side = 2 ** ((layer + 5) // 2)
@@ -142,7 +143,7 @@ def tf_variables(seed: int = 0) -> tuple[list, list, list]:
     def modulated(scope, cin, cout, k, noise=True):
         out = [
             (f"{scope}/weight", rng.randn(k, k, cin, cout).astype(f32)),
-            (f"{scope}/mod_weight", rng.randn(TF["w"], cin).astype(f32)),
+            (f"{scope}/mod_weight", rng.randn(spec["w"], cin).astype(f32)),
             (f"{scope}/mod_bias", (rng.randn(cin) * 0.3).astype(f32)),
         ]
         if noise:
@@ -152,7 +153,7 @@ def tf_variables(seed: int = 0) -> tuple[list, list, list]:
     synthesis.append(("4x4/Const/const", rng.randn(1, ch[4], 4, 4).astype(f32)))
     synthesis += modulated("4x4/Conv", ch[4], ch[4], 3)
     synthesis += modulated("4x4/ToRGB", ch[4], 3, 1, noise=False)
-    for res in [8, 16]:
+    for res in sorted(ch)[1:]:
         synthesis += modulated(f"{res}x{res}/Conv0_up", ch[res // 2], ch[res], 3)
         synthesis += modulated(f"{res}x{res}/Conv1", ch[res], ch[res], 3)
         synthesis += modulated(f"{res}x{res}/ToRGB", ch[res], 3, 1, noise=False)
@@ -203,7 +204,8 @@ def tf_reference(v: dict, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
     """G_main(randomize_noise=False) in TF conventions, float64, per-sample weights."""
     x = z.double()
     x = x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
-    for idx in range(TF["mapping"]):
+    num_mapping = len([name for name in v if re.fullmatch(r"mapping/Dense\d+/weight", name)])
+    for idx in range(num_mapping):
         weight = _t(v[f"mapping/Dense{idx}/weight"])  # [in, out]
         gain = LRMUL / math.sqrt(weight.shape[0])
         x = _lrelu(x @ (weight * gain) + _t(v[f"mapping/Dense{idx}/bias"]) * LRMUL)
@@ -239,7 +241,8 @@ def tf_reference(v: dict, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
     h = _t(v["synthesis/4x4/Const/const"]).repeat(z.shape[0], 1, 1, 1)
     h = layer(h, "synthesis/4x4/Conv", 0)
     img = torgb(h, "synthesis/4x4/ToRGB")
-    for res in [8, 16]:
+    top = max(int(m.group(1)) for n in v if (m := re.match(r"synthesis/(\d+)x", n)))
+    for res in [2**i for i in range(3, int(math.log2(top)) + 1)]:
         log2 = int(math.log2(res))
         h = layer(h, f"synthesis/{res}x{res}/Conv0_up", 2 * log2 - 5, up=True)
         h = layer(h, f"synthesis/{res}x{res}/Conv1", 2 * log2 - 4)
@@ -651,11 +654,13 @@ def rosinality_reference(sd, z, psi=1.0, latent_avg=None, mapped_only=False):
     return skip
 
 
-def test_rosinality_pt_matches_rosinality_reference_forward(tmp_path):
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_rosinality_pt_matches_rosinality_reference_forward(tmp_path, zip_format):
     sd = rosinality_state(0)
     latent_avg = torch.randn(ROS["w"], generator=torch.Generator().manual_seed(9)) * 0.5
     path = tmp_path / "stylegan2-tiny.pt"
-    torch.save({"g_ema": sd, "latent_avg": latent_avg}, path)
+    checkpoint = {"g_ema": sd, "latent_avg": latent_avg}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=zip_format)
     z = torch.from_numpy(_rng(11).randn(3, ROS["w"]))
     for psi in (1.0, 0.7):
         _close(_ours(path, z, psi), rosinality_reference(sd, z, psi, latent_avg))
