@@ -9,7 +9,7 @@ import typer
 
 from assetgan.cli_app import App
 from assetgan.cli_types import OutPath, SeedOpt
-from assetgan.pipeline.carworld.scene import Shift
+from assetgan.pipeline.carworld.params import Shift
 
 app = App(help="CarWorld: a procedural, part-labeled 3D car world rendered into labeled splits.")
 

@@ -8,12 +8,11 @@ without duplicates or partial files. manifest.jsonl and coco.json are rebuilt at
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,9 @@ from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.errors import AssetganError
 from assetgan.io_utils import atomic_write, atomic_write_bytes, atomic_write_json
 from assetgan.pipeline.carworld.model import CarModel, build_car
-from assetgan.pipeline.carworld.params import CarParams, sample_car_params
-from assetgan.pipeline.carworld.render import RenderedBatch, render_batch
-from assetgan.pipeline.carworld.scene import SceneParams, Shift, sample_scene
+from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
+from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
+from assetgan.pipeline.carworld.scene import SceneParams, sample_scene
 from assetgan.pipeline.carworld.split import (
     CAR_CATEGORY_ID,
     SCHEMA_VERSION,
@@ -217,19 +216,6 @@ def render_chunk(root: Path, config: WorldConfig, chunk_index: int) -> int:
     return len(todo)
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    """Torch on one thread while rendering (restored afterwards); workers parallelise."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _worker_init() -> None:
     import torch
 
@@ -300,7 +286,7 @@ def run(
         todo = todo[:stop_after_chunks]
     start = time.time()
     if workers == 1 or len(todo) <= 1:
-        with _single_thread():
+        with single_thread():
             for chunk_index in todo:
                 done += render_chunk(out, config, chunk_index)
                 if progress:
@@ -332,7 +318,7 @@ def run(
 def contact_sheet_images(config: WorldConfig, count: int) -> list[np.ndarray]:
     """RGB images of the first `count` items of a config without writing anything."""
     images = []
-    with _single_thread():
+    with single_thread():
         for first in range(0, count, config.chunk):
             items = [sample_item(config, i) for i in range(first, min(first + config.chunk, count))]
             out = render_batch([build_car(p) for p, _ in items], [s for _, s in items], config.size)

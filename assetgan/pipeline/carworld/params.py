@@ -23,6 +23,17 @@ class BodyStyle(StrEnum):
     van = "van"
 
 
+class Shift(StrEnum):
+    """Distribution shifts for test splits: train on `none`, test on a shifted one."""
+
+    none = "none"  # the training distribution
+    paint = "paint"  # paint hues never seen in `none` (pink, purple, lime, cyan, rose)
+    lighting = "lighting"  # low sun, strong colour casts, harsh or flat light
+    background = "background"  # unseen backgrounds: patterns and dense clutter
+    style = "style"  # mostly pickups / vans / coupes with wider proportions
+    all = "all"  # every shift at once
+
+
 class Finish(StrEnum):
     gloss = "gloss"
     metallic = "metallic"

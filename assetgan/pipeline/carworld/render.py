@@ -8,7 +8,9 @@ part map is exactly the rasterised face part ids. Outputs have row 0 at the top.
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,17 @@ class RenderedBatch:
     keypoints: np.ndarray  # [B, 12, 3] float64 (x, y, visibility 0/1/2), pixels, row 0 top
     keypoint_depth: np.ndarray  # [B, 12] camera-space depth of each keypoint (m)
     cameras: list[Camera]  # output-size cameras
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Torch on one thread while rendering (restored afterwards); workers parallelise."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def clip_coordinates(vertices: np.ndarray, mvp: np.ndarray) -> np.ndarray:

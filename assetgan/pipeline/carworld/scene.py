@@ -16,17 +16,6 @@ from assetgan.pipeline.carworld.params import CarParams
 Colour = tuple[float, float, float]
 
 
-class Shift(StrEnum):
-    """Distribution shifts for test splits: train on `none`, test on a shifted one."""
-
-    none = "none"  # the training distribution
-    paint = "paint"  # paint hues never seen in `none` (pink, purple, lime, cyan, rose)
-    lighting = "lighting"  # low sun, strong colour casts, harsh or flat light
-    background = "background"  # unseen backgrounds: patterns and dense clutter
-    style = "style"  # mostly pickups / vans / coupes with wider proportions
-    all = "all"  # every shift at once
-
-
 class Background(StrEnum):
     studio = "studio"  # seamless floor and backdrop of one tone
     outdoor = "outdoor"  # textured ground, sky, skyline silhouettes

@@ -8,7 +8,7 @@ from assetgan.assets.taxonomy import PALETTE_20
 from assetgan.inverse_graphics.render.shading import contact_sheet
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.params import BodyStyle, sample_car_params
-from assetgan.pipeline.carworld.render import render_batch
+from assetgan.pipeline.carworld.render import render_batch, single_thread
 from assetgan.pipeline.carworld.scene import sample_scene
 
 SHEET_VIEWS = ((35.0, 12.0), (90.0, 5.0), (150.0, 20.0), (215.0, 30.0))  # (azimuth, elevation)
@@ -27,7 +27,8 @@ def style_sheet(size: int = 192, seed: int = 0) -> np.ndarray:
         car = build_car(params)
         base = sample_scene(rng, params, degrade=0.0)
         scenes = [replace(base, azimuth=az, elevation=el) for az, el in SHEET_VIEWS]
-        out = render_batch([car] * len(scenes), scenes, size)
+        with single_thread():
+            out = render_batch([car] * len(scenes), scenes, size)
         tiles += list(out.rgb)
         tiles.append(PALETTE_20[out.parts[0]])
     return contact_sheet(tiles, columns=len(SHEET_VIEWS) + 1)

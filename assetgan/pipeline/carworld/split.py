@@ -23,8 +23,8 @@ from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, coco_skeleton, merge_par
 from assetgan.errors import AssetganError
 from assetgan.inverse_graphics.render.camera import Camera
 from assetgan.io_utils import atomic_write_json, atomic_write_text
+from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
-from assetgan.pipeline.carworld.scene import Shift
 
 SCHEMA_VERSION = 1
 CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
