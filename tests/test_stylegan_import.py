@@ -827,3 +827,22 @@ def test_cli_import_prints_summary_and_rejects_bad_input(tmp_path, monkeypatch):
         assert result.exit_code == 1, result.output
         assert expected in result.output
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "x.safetensors").exists()
+
+
+def test_persistent_object_tree_flattens_like_state_dict_and_survives_cycles():
+    from assetgan.pipeline.stylegan.safe_unpickle import PersistentObject
+
+    leaf = PersistentObject("FullyConnectedLayer", "", {"_parameters": {"weight": torch.ones(1)}})
+    root = PersistentObject(
+        "Generator",
+        "",
+        {
+            "_parameters": {"const": torch.zeros(1), "unused": None},
+            "_buffers": {"f": torch.zeros(2), "tmp": torch.zeros(3)},
+            "_non_persistent_buffers_set": {"tmp"},
+            "_modules": {"fc": leaf, "act": None},
+        },
+    )
+    leaf.state["_modules"] = {"back": root}  # a crafted cycle must not recurse forever
+    assert list(root.named_tensors()) == ["const", "f", "fc.weight"]
+    assert root.class_names() == {"Generator", "FullyConnectedLayer"}

@@ -89,7 +89,7 @@ def _torch_load_weights_only(path: Path) -> Any:
     except pickle.UnpicklingError as error:
         match = re.search(r"GLOBAL ([\w.]+)", str(error))
         name = match.group(1) if match else None
-        if name is not None and name in ALLOWED_GLOBALS and path.read_bytes()[:4] == ZIP_MAGIC:
+        if name is not None and name in ALLOWED_GLOBALS and _head(path) == ZIP_MAGIC:
             return load_torch_archive(path)  # e.g. an ada network re-saved with torch.save
         if name is not None:
             raise refusal(str(path), name) from None
@@ -101,13 +101,17 @@ def _torch_load_weights_only(path: Path) -> Any:
         ) from None
 
 
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(4)
+
+
 def load_foreign_file(path: str | Path) -> Any:
     """Load a foreign checkpoint as data: pickles restricted, torch archives weights-only."""
     path = Path(path)
     if not path.is_file():
         raise AssetganError(f"{path}: no such file")
-    with path.open("rb") as handle:
-        head = handle.read(4)
+    head = _head(path)
     if not head:
         raise AssetganError(f"{path}: the file is empty")
     if head.startswith(ZIP_MAGIC):

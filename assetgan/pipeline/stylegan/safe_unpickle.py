@@ -93,26 +93,39 @@ class PersistentObject:
     def init_kwargs(self) -> dict[str, Any]:
         return dict(self.state.get("_init_kwargs") or {})
 
-    def named_tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+    def named_tensors(self, prefix: str = "") -> dict[str, Any]:
         """Every parameter and persistent buffer of the tree, by dotted name (state_dict order)."""
-        tensors: dict[str, torch.Tensor] = {}
-        skip = set(self.state.get("_non_persistent_buffers_set") or ())
-        for group in ("_parameters", "_buffers"):
-            for name, value in (self.state.get(group) or {}).items():
-                if value is not None and name not in skip:
-                    tensors[prefix + name] = value
-        for name, child in (self.state.get("_modules") or {}).items():
-            if isinstance(child, PersistentObject):
-                tensors.update(child.named_tensors(f"{prefix}{name}."))
+        tensors: dict[str, Any] = {}
+        for path, node in self._walk(prefix):
+            skip = set(node.state.get("_non_persistent_buffers_set") or ())
+            for group in ("_parameters", "_buffers"):
+                for name, value in (node.state.get(group) or {}).items():
+                    if value is not None and name not in skip:
+                        tensors[path + str(name)] = value
         return tensors
 
     def class_names(self) -> set[str]:
         """Class names of this object and all its sub-modules."""
-        names = {self.class_name}
-        for child in (self.state.get("_modules") or {}).values():
-            if isinstance(child, PersistentObject):
-                names |= child.class_names()
-        return names
+        return {node.class_name for _path, node in self._walk("")}
+
+    def _walk(self, prefix: str) -> list[tuple[str, PersistentObject]]:
+        """(dotted prefix, node) for this object and its sub-modules, depth first, cycle-safe."""
+        order: list[tuple[str, PersistentObject]] = []
+        seen: set[int] = set()
+        stack: list[tuple[str, PersistentObject]] = [(prefix, self)]
+        while stack:
+            path, node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            order.append((path, node))
+            children = [
+                (f"{path}{name}.", child)
+                for name, child in (node.state.get("_modules") or {}).items()
+                if isinstance(child, PersistentObject)
+            ]
+            stack.extend(reversed(children))
+        return order
 
     def __repr__(self) -> str:
         return f"PersistentObject({self.class_name!r})"
