@@ -161,6 +161,60 @@ def _edge_coefficients(face_clip: torch.Tensor) -> torch.Tensor:
     return out * orient[:, None, None]
 
 
+# Faces whose pixel box fits in this many pixels a side are tested on a fixed window by
+# broadcasting (no per-pair gathers); larger faces go through candidate_pairs.
+_SMALL_BOX = 4
+
+
+def _inside_pairs(
+    edge_coeffs: torch.Tensor, face_ndc: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(face, pixel) pairs whose pixel centre is inside the face: face [P], x [P], y [P] (int64).
+
+    edge_coeffs [N, 9] are the sign-normalised linear forms (c, a, b) of the three barycentrics.
+    """
+    x0, x1, y0, y1 = _face_bboxes(face_ndc, height, width, 0.0)
+    box_w, box_h = x1 - x0 + 1, y1 - y0 + 1
+    small = (box_w <= _SMALL_BOX) & (box_h <= _SMALL_BOX) & (box_w > 0) & (box_h > 0)
+    small_ids = torch.nonzero(small).squeeze(1)
+    large_ids = torch.nonzero(~small & (box_w > 0) & (box_h > 0)).squeeze(1)
+    dtype = edge_coeffs.dtype
+    # Small faces: every pixel of a _SMALL_BOX x _SMALL_BOX window at the box corner, [S, K, K].
+    offsets = torch.arange(_SMALL_BOX, device=face_ndc.device)
+    xs = x0.index_select(0, small_ids)[:, None] + offsets  # [S, K]
+    ys = y0.index_select(0, small_ids)[:, None] + offsets
+    ndc_x = (xs.to(dtype) + 0.5) * (2.0 / width) - 1.0
+    ndc_y = (ys.to(dtype) + 0.5) * (2.0 / height) - 1.0
+    coeffs = edge_coeffs.index_select(0, small_ids)  # [S, 9]
+    inside = (xs < width)[:, None, :] & (ys < height)[:, :, None]
+    for i in range(3):
+        const, a, b = (
+            coeffs[:, 3 * i, None, None],
+            coeffs[:, 3 * i + 1, None],
+            coeffs[:, 3 * i + 2, None],
+        )
+        inside &= (const + (a * ndc_x)[:, None, :] + (b * ndc_y)[:, :, None]) >= 0
+    hit = torch.nonzero(inside.reshape(-1)).squeeze(1)
+    window = _SMALL_BOX * _SMALL_BOX
+    small_face = hit // window
+    small_y = ys.reshape(-1).index_select(0, small_face * _SMALL_BOX + (hit % window) // _SMALL_BOX)
+    small_x = xs.reshape(-1).index_select(0, small_face * _SMALL_BOX + hit % _SMALL_BOX)
+    small_face = small_ids.index_select(0, small_face)
+    # Large faces: enumerate their boxes, then test.
+    pair_face, pair_x, pair_y = candidate_pairs(face_ndc.index_select(0, large_ids), height, width)
+    edge = edge_coeffs.index_select(0, large_ids).index_select(0, pair_face).reshape(-1, 3, 3)
+    pair_ndc_x = (pair_x.to(dtype) + 0.5) * (2.0 / width) - 1.0
+    pair_ndc_y = (pair_y.to(dtype) + 0.5) * (2.0 / height) - 1.0
+    lam = edge[..., 0] + edge[..., 1] * pair_ndc_x[:, None] + edge[..., 2] * pair_ndc_y[:, None]
+    keep = torch.nonzero((lam >= 0).all(-1)).squeeze(1)
+    large_face = large_ids.index_select(0, pair_face.index_select(0, keep))
+    return (
+        torch.cat([small_face, large_face]),
+        torch.cat([small_x, pair_x.index_select(0, keep)]),
+        torch.cat([small_y, pair_y.index_select(0, keep)]),
+    )
+
+
 def rasterize(
     pos: torch.Tensor,
     tri: torch.Tensor,
@@ -191,31 +245,25 @@ def rasterize(
         coeffs = _edge_coefficients(face_clip)  # [N, 5, 3]
         edge_coeffs = coeffs[:, :3].reshape(-1, 9).contiguous()
         depth_coeffs = coeffs[:, 3:].reshape(-1, 6).contiguous()
-        face_index, pixel_x, pixel_y = candidate_pairs(face_ndc, height, width)
+        face_index, pixel_x, pixel_y = _inside_pairs(edge_coeffs, face_ndc, height, width)
         best_depth = torch.full((num_pixels,), math.inf, device=device, dtype=pos.dtype)
         pair_pixel_all, pair_face_all, pair_depth_all = [], [], []
         for start in range(0, face_index.numel(), _CHUNK_PAIRS):
             f_idx = face_index[start : start + _CHUNK_PAIRS]
             px = pixel_x[start : start + _CHUNK_PAIRS]
             py = pixel_y[start : start + _CHUNK_PAIRS]
-            edge = edge_coeffs.index_select(0, f_idx).reshape(-1, 3, 3)  # [P, 3, (c, a, b)]
             ndc_x = (px.to(pos.dtype) + 0.5) * (2.0 / width) - 1.0
             ndc_y = (py.to(pos.dtype) + 0.5) * (2.0 / height) - 1.0
-            lam = edge[..., 0] + edge[..., 1] * ndc_x[:, None] + edge[..., 2] * ndc_y[:, None]
-            keep = torch.nonzero((lam >= 0).all(-1)).squeeze(1)
-            f_keep = f_idx.index_select(0, keep)
-            ndc_x, ndc_y = ndc_x.index_select(0, keep), ndc_y.index_select(0, keep)
-            zw = depth_coeffs.index_select(0, f_keep).reshape(-1, 2, 3)  # [K, (Z, W), 3]
+            zw = depth_coeffs.index_select(0, f_idx).reshape(-1, 2, 3)  # [P, (Z, W), 3]
             values = zw[..., 0] + zw[..., 1] * ndc_x[:, None] + zw[..., 2] * ndc_y[:, None]
             depth = values[:, 0] / values[:, 1]
             in_range = torch.nonzero((depth >= -1.0) & (depth <= 1.0)).squeeze(1)
-            keep = keep.index_select(0, in_range)
             depth = depth.index_select(0, in_range)
-            flat_face = flat_ids.index_select(0, f_keep.index_select(0, in_range))
+            flat_face = flat_ids.index_select(0, f_idx.index_select(0, in_range))
             pixel = (
                 (flat_face // num_faces) * (height * width)
-                + py.index_select(0, keep) * width
-                + px.index_select(0, keep)
+                + py.index_select(0, in_range) * width
+                + px.index_select(0, in_range)
             )
             pair_pixel_all.append(pixel)
             pair_face_all.append(flat_face % num_faces)
