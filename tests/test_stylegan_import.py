@@ -64,7 +64,9 @@ def _fir(x: torch.Tensor, pad: tuple[int, int], up: int = 1, gain: float = 1.0) 
     x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
     kernel = torch.outer(FIR, FIR).to(x.dtype)
     kernel = kernel / kernel.sum() * gain
-    return F.conv2d(x, kernel[None, None].repeat(channels, 1, 1, 1), groups=channels)
+    planes = x.reshape(batch * channels, 1, *x.shape[2:])  # every channel filtered alike
+    out = F.conv2d(planes, kernel[None, None])
+    return out.reshape(batch, channels, *out.shape[2:])
 
 
 def _t(value) -> torch.Tensor:
