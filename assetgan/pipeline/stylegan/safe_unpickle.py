@@ -333,7 +333,16 @@ def _wrap_errors(where: str, run: Callable[[], Any]) -> Any:
             f"{where}: truncated or corrupt pickle ({type(error).__name__}: {error}); "
             "download the file again"
         ) from None
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RuntimeError) as error:
+    except (
+        TypeError,
+        ValueError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        RuntimeError,
+        OverflowError,
+        RecursionError,
+    ) as error:
         raise AssetganError(
             f"{where}: unexpected pickle contents ({type(error).__name__}: {error})"
         ) from None
