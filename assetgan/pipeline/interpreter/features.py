@@ -1,0 +1,285 @@
+"""Generator feature maps as the Style Interpreter sees them, without materialising them.
+
+DatasetGAN up-samples every feature map bilinearly (align_corners=False) to the canvas and
+concatenates them per pixel. Up-sampling is linear, so for any pixel the up-sampled feature is
+the blend of four native-resolution neighbours with weights that depend only on the pixel's
+position. This module holds that arithmetic in one place:
+
+- `bilinear_source(out_size, in_size)`: PyTorch's align_corners=False source indices and weights.
+- `TapGeometry`: which taps, their channel slices, the canvas and the row crop.
+- `NativeFeatureStore`: per resolution, the native maps of many images (only the rows the crop
+  needs); `gather(image, row, col)` returns the up-sampled features of arbitrary pixels.
+- `upsample_rows(maps, ...)`: separable bilinear up-sampling of a band of output rows.
+- `materialise(...)`: the reference (F.interpolate + concat + crop) that the tests compare with.
+
+Canvas and crop: docs/stylegan.md ("Non-square outputs"): feature maps cover the full square
+canvas of side R; image row y is canvas row y + top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from assetgan.errors import AssetganError
+from assetgan.pipeline.stylegan.networks import FeatureTap
+
+
+def bilinear_source(
+    out_positions: torch.Tensor,  # [P] int64 output coordinates (rows or columns) on the canvas
+    out_size: int,  # canvas side R
+    in_size: int,  # native side r of the feature map
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(i0 [P], i1 [P], lam [P] float32): out = (1 - lam) * in[i0] + lam * in[i1].
+
+    Exactly PyTorch's `interpolate(mode="bilinear", align_corners=False)` per axis: source
+    coordinate (dst + 0.5) * in/out - 0.5, clamped at 0; i1 = min(i0 + 1, in - 1).
+    """
+    scale = in_size / out_size
+    real = ((out_positions.to(torch.float32) + 0.5) * scale - 0.5).clamp_min(0.0)
+    i0 = real.floor().to(torch.int64).clamp_max(in_size - 1)
+    i1 = (i0 + 1).clamp_max(in_size - 1)
+    lam = real - i0.to(torch.float32)
+    return i0, i1, lam
+
+
+@dataclass(frozen=True)
+class TapGeometry:
+    """The tapped feature maps and where the output image sits on the canvas."""
+
+    taps: tuple[FeatureTap, ...]  # in forward order = increasing resolution
+    canvas: int  # R: side of the square canvas every map covers
+    crop_rows: tuple[int, int] | None  # (top, bottom) canvas rows of the image, None = all
+
+    def __post_init__(self) -> None:
+        resolutions = [t.resolution for t in self.taps]
+        if not self.taps:
+            raise AssetganError("TapGeometry: no feature taps")
+        if resolutions != sorted(resolutions):
+            raise AssetganError(
+                f"TapGeometry: taps must be ordered by resolution, got {resolutions}"
+            )
+        if any(self.canvas % r for r in resolutions):
+            raise AssetganError(
+                f"TapGeometry: canvas {self.canvas} is not a multiple of {resolutions}"
+            )
+
+    @property
+    def top(self) -> int:
+        return 0 if self.crop_rows is None else self.crop_rows[0]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the output image."""
+        if self.crop_rows is None:
+            return (self.canvas, self.canvas)
+        return (self.crop_rows[1] - self.crop_rows[0], self.canvas)
+
+    @property
+    def channels(self) -> int:
+        """C: length of the concatenated per-pixel feature vector."""
+        return sum(t.channels for t in self.taps)
+
+    def resolution_groups(self) -> list[tuple[int, list[str], int, int]]:
+        """[(r, tap names at r, channel start, channel stop)] in feature-vector order."""
+        groups: list[tuple[int, list[str], int, int]] = []
+        start = 0
+        for tap in self.taps:
+            if groups and groups[-1][0] == tap.resolution:
+                res, names, lo, _hi = groups[-1]
+                groups[-1] = (res, names + [tap.name], lo, start + tap.channels)
+            else:
+                groups.append((tap.resolution, [tap.name], start, start + tap.channels))
+            start += tap.channels
+        return groups
+
+    def native_rows(self, resolution: int) -> tuple[int, int]:
+        """[lo, hi) rows of a map at `resolution` that the image rows read."""
+        height = self.image_size[0]
+        ends = torch.tensor([self.top, self.top + height - 1])
+        i0, i1, _ = bilinear_source(ends, self.canvas, resolution)
+        return int(i0[0]), int(i1[1]) + 1
+
+    def check_features(self, features: dict[str, torch.Tensor]) -> None:
+        """Raise if a tap is missing or has the wrong shape ([B, C, r, r])."""
+        for tap in self.taps:
+            if tap.name not in features:
+                raise AssetganError(f"feature tap {tap.name!r} missing; got {list(features)[:6]}")
+            shape = list(features[tap.name].shape)
+            if len(shape) != 4 or shape[1:] != [tap.channels, tap.resolution, tap.resolution]:
+                raise AssetganError(
+                    f"feature tap {tap.name}: expected [B, {tap.channels}, {tap.resolution}, "
+                    f"{tap.resolution}], got {shape}"
+                )
+
+    def stack_resolution(self, features: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
+        """[B, C_r, r, r]: the taps of one resolution concatenated along channels."""
+        maps = [features[name] for name in names]
+        return maps[0] if len(maps) == 1 else torch.cat(maps, dim=1)
+
+
+def materialise(geometry: TapGeometry, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Reference: [B, C, H, W] = crop(concat(interpolate(map, R, bilinear))). Memory-hungry."""
+    geometry.check_features(features)
+    upsampled = [
+        F.interpolate(
+            features[t.name].float(),
+            size=(geometry.canvas, geometry.canvas),
+            mode="bilinear",
+            align_corners=False,
+        )
+        for t in geometry.taps
+    ]
+    height = geometry.image_size[0]
+    return torch.cat(upsampled, dim=1)[:, :, geometry.top : geometry.top + height]
+
+
+def upsample_rows(
+    maps: torch.Tensor,  # [B, K, r, r] at native resolution
+    canvas: int,  # R
+    canvas_rows: torch.Tensor,  # [h] int64 canvas rows wanted
+) -> torch.Tensor:
+    """[B, K, h, R]: rows `canvas_rows` of the bilinear (align_corners=False) up-sampling."""
+    res = maps.shape[-1]
+    if res == canvas:
+        return maps.index_select(2, canvas_rows.to(maps.device))
+    r0, r1, ry = (t.to(maps.device) for t in bilinear_source(canvas_rows, canvas, res))
+    cols = torch.arange(canvas)
+    c0, c1, cx = (t.to(maps.device) for t in bilinear_source(cols, canvas, res))
+    ry = ry.view(1, 1, -1, 1)
+    band = maps.index_select(2, r0) * (1 - ry) + maps.index_select(2, r1) * ry  # [B, K, h, r]
+    return band.index_select(3, c0) * (1 - cx) + band.index_select(3, c1) * cx
+
+
+class NativeFeatureStore:
+    """Native-resolution feature maps of a set of images, gathered per pixel on demand.
+
+    Storage per resolution r: [images, rows_r, r, C_r] channels-last in `dtype`, keeping only the
+    rows the cropped image reads. `gather` returns float32 [M, C] features equal to the
+    materialised up-sampled features at those pixels (up to the storage dtype's rounding).
+    """
+
+    def __init__(
+        self,
+        geometry: TapGeometry,
+        dtype: torch.dtype = torch.float16,  # storage precision (computation is float32)
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.geometry = geometry
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.groups = geometry.resolution_groups()
+        self._chunks: list[list[torch.Tensor]] = [[] for _ in self.groups]
+        self._stacked: list[torch.Tensor] | None = None
+        height, width = geometry.image_size
+        rows = torch.arange(height) + geometry.top
+        cols = torch.arange(width)
+        self._row_tables = []  # per group: (i0 - lo, i1 - lo, lam) for every image row
+        self._col_tables = []
+        for res, _names, _lo, _hi in self.groups:
+            lo, _ = geometry.native_rows(res)
+            i0, i1, lam = bilinear_source(rows, geometry.canvas, res)
+            self._row_tables.append((i0 - lo, i1 - lo, lam))
+            self._col_tables.append(bilinear_source(cols, geometry.canvas, res))
+
+    @property
+    def num_images(self) -> int:
+        return len(self._chunks[0]) if self._stacked is None else self._stacked[0].shape[0]
+
+    def add(self, features: dict[str, torch.Tensor]) -> None:
+        """Append a batch of images' taps ({name: [B, C, r, r]})."""
+        if self._stacked is not None:
+            raise AssetganError("NativeFeatureStore: add() after gather(); build the store first")
+        self.geometry.check_features(features)
+        for idx, (res, names, _lo, _hi) in enumerate(self.groups):
+            lo, hi = self.geometry.native_rows(res)
+            block = self.geometry.stack_resolution(features, names)[:, :, lo:hi]
+            block = block.permute(0, 2, 3, 1).to(device=self.device, dtype=self.dtype)
+            self._chunks[idx].extend(block.contiguous().unbind(0))
+
+    def nbytes(self) -> int:
+        """Bytes held by the stored maps."""
+        tensors = self._stacked or [t for chunk in self._chunks for t in chunk]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def _finalise(self) -> list[torch.Tensor]:
+        if self._stacked is None:
+            if not self._chunks[0]:
+                raise AssetganError("NativeFeatureStore: no images added")
+            stacked = []
+            for idx in range(len(self.groups)):
+                stacked.append(torch.stack(self._chunks[idx]))
+                self._chunks[idx] = []
+            self._stacked = stacked
+        return self._stacked
+
+    def gather(
+        self,
+        image: torch.Tensor,  # [M] int64 image index
+        row: torch.Tensor,  # [M] int64 image row (0 = top of the cropped image)
+        col: torch.Tensor,  # [M] int64 image column
+    ) -> torch.Tensor:
+        """[M, C] float32: the bilinearly up-sampled feature vector of every pixel."""
+        parts = []
+        for idx, stored in enumerate(self._finalise()):
+            _count, rows_r, res, channels = stored.shape
+            flat = stored.view(-1, channels)
+            r0t, r1t, lyt = self._row_tables[idx]
+            c0t, c1t, lxt = self._col_tables[idx]
+            base = image * (rows_r * res)
+            r0, r1 = r0t[row] * res + base, r1t[row] * res + base
+            c0, c1 = c0t[col], c1t[col]
+            ly = lyt[row].unsqueeze(1).to(self.device)
+            lx = lxt[col].unsqueeze(1).to(self.device)
+
+            def take(index: torch.Tensor, flat: torch.Tensor = flat) -> torch.Tensor:
+                return flat.index_select(0, index.to(self.device)).to(torch.float32)
+
+            top = take(r0 + c0) * (1 - lx) + take(r0 + c1) * lx
+            bottom = take(r1 + c0) * (1 - lx) + take(r1 + c1) * lx
+            parts.append(top * (1 - ly) + bottom * ly)
+        return torch.cat(parts, dim=1)
+
+
+class MaterialisedFeatureStore:
+    """The released code's training data: every pixel's up-sampled feature vector in one matrix.
+
+    [images * H * W, C] in `dtype` (DatasetGAN keeps float16). Used as the reference in tests and
+    benchmarks; `gather` has NativeFeatureStore's signature.
+    """
+
+    def __init__(
+        self,
+        geometry: TapGeometry,
+        dtype: torch.dtype = torch.float16,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.geometry = geometry
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self._rows: list[torch.Tensor] = []
+        self._matrix: torch.Tensor | None = None
+        self.num_images = 0
+
+    def add(self, features: dict[str, torch.Tensor]) -> None:
+        if self._matrix is not None:
+            raise AssetganError("MaterialisedFeatureStore: add() after gather()")
+        dense = materialise(self.geometry, features)  # [B, C, H, W]
+        self.num_images += dense.shape[0]
+        for sample in dense:
+            flat = sample.flatten(1).t().to(device=self.device, dtype=self.dtype)
+            self._rows.append(flat.contiguous())  # [H * W, C]
+
+    def nbytes(self) -> int:
+        tensors = [self._matrix] if self._matrix is not None else self._rows
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def gather(self, image: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        if self._matrix is None:
+            self._matrix = torch.cat(self._rows)
+            self._rows = []
+        height, width = self.geometry.image_size
+        index = (image * height + row) * width + col
+        return self._matrix.index_select(0, index.to(self.device)).to(torch.float32)

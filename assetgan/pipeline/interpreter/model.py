@@ -1,0 +1,175 @@
+"""The Style Interpreter ensemble: N per-pixel MLPs with DatasetGAN's architecture.
+
+Per member: Linear(C, h1) - ReLU - BatchNorm - Linear(h1, h2) - ReLU - BatchNorm - Linear(h2, K),
+(h1, h2) = (128, 32) for K < 32 outputs, else (256, 128); weights N(0, 0.02), biases 0,
+BatchNorm weight 1 / bias 0 (ANCHORS.md). The N members are stored stacked ([N, ...] tensors) so
+that one batched matmul runs them all; each member still has its own data, loss and stopping.
+
+Two forward paths over whole images:
+- `forward_maps` (fast): the first layer is linear and bilinear up-sampling is linear, so
+  W1 . concat_l(up(S_l)) = sum_r up(W1_r . S_r): project each resolution's maps with their slice
+  of W1 at native resolution, up-sample the N * h1 projections, sum (docs/interpreter.md).
+- `forward_maps_materialised` (reference): up-sample and concatenate every map, then the MLPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from assetgan.pipeline.interpreter.features import TapGeometry, materialise, upsample_rows
+
+BN_EPS = 1e-5  # BatchNorm1d defaults
+BN_MOMENTUM = 0.1
+
+
+def hidden_sizes(outputs: int) -> tuple[int, int]:
+    """DatasetGAN's hidden widths: (128, 32) for fewer than 32 outputs, else (256, 128)."""
+    return (128, 32) if outputs < 32 else (256, 128)
+
+
+class EnsembleBatchNorm(nn.Module):
+    """BatchNorm1d for every member at once: x [N, M, F], statistics per member over M."""
+
+    def __init__(self, members: int, features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(members, features))
+        self.bias = nn.Parameter(torch.zeros(members, features))
+        self.register_buffer("running_mean", torch.zeros(members, features))
+        self.register_buffer("running_var", torch.ones(members, features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            mean = x.mean(dim=1)  # [N, F]
+            var = x.var(dim=1, unbiased=False)
+            with torch.no_grad():
+                count = x.shape[1]
+                unbiased = var * (count / max(count - 1, 1))
+                self.running_mean.lerp_(mean, BN_MOMENTUM)
+                self.running_var.lerp_(unbiased, BN_MOMENTUM)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * torch.rsqrt(var + BN_EPS)  # [N, F]
+        return (x - mean.unsqueeze(1)) * scale.unsqueeze(1) + self.bias.unsqueeze(1)
+
+
+class PixelEnsemble(nn.Module):
+    """N MLPs mapping per-pixel feature vectors [N, M, C] to outputs [N, M, K]."""
+
+    def __init__(
+        self,
+        members: int,  # N ensemble members
+        in_features: int,  # C: concatenated feature channels
+        outputs: int,  # K: classes (cross-entropy) or heatmaps (L2)
+        hidden: tuple[int, int] | None = None,  # (h1, h2), None = hidden_sizes(outputs)
+        generator: torch.Generator | None = None,  # RNG for the N(0, 0.02) initialisation
+    ) -> None:
+        super().__init__()
+        self.members = members
+        self.in_features = in_features
+        self.outputs = outputs
+        self.hidden = tuple(hidden or hidden_sizes(outputs))
+        h1, h2 = self.hidden
+        shapes = [(in_features, h1), (h1, h2), (h2, outputs)]
+        for idx, (fan_in, fan_out) in enumerate(shapes, start=1):
+            weight = torch.randn(members, fan_in, fan_out, generator=generator) * 0.02
+            setattr(self, f"w{idx}", nn.Parameter(weight))  # [N, in, out]
+            setattr(self, f"b{idx}", nn.Parameter(torch.zeros(members, fan_out)))
+        self.bn1 = EnsembleBatchNorm(members, h1)
+        self.bn2 = EnsembleBatchNorm(members, h2)
+
+    def extra_repr(self) -> str:
+        return (
+            f"members={self.members}, in={self.in_features}, hidden={self.hidden}, "
+            f"out={self.outputs}"
+        )
+
+    def head(self, h1: torch.Tensor) -> torch.Tensor:
+        """Everything after the first Linear: [N, M, h1] (pre-activation) -> [N, M, K]."""
+        x = self.bn1(torch.relu(h1))
+        x = self.bn2(torch.relu(torch.baddbmm(self.b2.unsqueeze(1), x, self.w2)))
+        return torch.baddbmm(self.b3.unsqueeze(1), x, self.w3)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """[N, M, C] (member n's own pixels) -> [N, M, K]."""
+        if features.ndim != 3 or features.shape[0] != self.members:
+            raise ValueError(
+                f"PixelEnsemble: expected [{self.members}, M, {self.in_features}], "
+                f"got {list(features.shape)}"
+            )
+        return self.head(torch.baddbmm(self.b1.unsqueeze(1), features, self.w1))
+
+    def member_state(self, member: int) -> dict[str, torch.Tensor]:
+        """Copies of member `member`'s slice of every parameter and buffer."""
+        return {k: v[member].detach().clone() for k, v in self.state_dict().items()}
+
+    def load_member_state(self, member: int, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, value in self.state_dict().items():
+                value[member].copy_(state[name])
+
+
+def _row_bands(height: int, band: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, height, band):
+        yield start, min(height, start + band)
+
+
+@torch.no_grad()
+def forward_maps(
+    ensembles: list[PixelEnsemble],  # heads sharing the input features (e.g. parts, keypoints)
+    geometry: TapGeometry,
+    features: dict[str, torch.Tensor],  # {tap name: [B, C_l, r, r]}
+    band_rows: int = 32,  # output rows per band (bounds memory)
+) -> Iterator[tuple[int, int, list[torch.Tensor]]]:
+    """Factorised forward, eval mode: yields (row0, row1, [[N, B, K_e, h, W] per ensemble]).
+
+    All ensembles' first layers are projected together: [B, sum_e N * h1_e, r, r] per resolution.
+    """
+    geometry.check_features(features)
+    height, width = geometry.image_size
+    w1 = torch.cat([e.w1.permute(0, 2, 1).reshape(-1, e.in_features) for e in ensembles])
+    b1 = torch.cat([e.b1.reshape(-1) for e in ensembles])  # [sum N * h1]
+    projections = []  # [(B, P, r, r)] per resolution
+    for _res, names, lo, hi in geometry.resolution_groups():
+        maps = geometry.stack_resolution(features, names).float()  # [B, C_r, r, r]
+        projections.append(torch.einsum("pc,bchw->bphw", w1[:, lo:hi], maps))
+    batch = next(iter(features.values())).shape[0]
+    for row0, row1 in _row_bands(height, band_rows):
+        canvas_rows = torch.arange(row0, row1) + geometry.top
+        total = b1.view(1, -1, 1, 1).expand(batch, -1, row1 - row0, width).clone()
+        for proj in projections:
+            total += upsample_rows(proj, geometry.canvas, canvas_rows)
+        outputs, offset = [], 0
+        for ens in ensembles:
+            size = ens.members * ens.hidden[0]
+            h1 = total[:, offset : offset + size]  # [B, N * h1, h, W]
+            offset += size
+            h1 = h1.reshape(batch, ens.members, ens.hidden[0], -1).permute(1, 0, 3, 2)
+            out = ens.head(h1.reshape(ens.members, -1, ens.hidden[0]))  # [N, B*h*W, K]
+            out = out.view(ens.members, batch, row1 - row0, width, ens.outputs)
+            outputs.append(out.permute(0, 1, 4, 2, 3))
+        yield row0, row1, outputs
+
+
+@torch.no_grad()
+def forward_maps_materialised(
+    ensembles: list[PixelEnsemble],
+    geometry: TapGeometry,
+    features: dict[str, torch.Tensor],
+    pixel_chunk: int = 65536,  # pixels per MLP call
+) -> list[torch.Tensor]:
+    """Reference (the released code's algorithm), eval mode: [N, B, K_e, H, W] per ensemble."""
+    dense = materialise(geometry, features)  # [B, C, H, W]
+    batch, channels, height, width = dense.shape
+    pixels = dense.permute(0, 2, 3, 1).reshape(-1, channels)  # [B*H*W, C]
+    results = []
+    for ens in ensembles:
+        chunks = []
+        for start in range(0, pixels.shape[0], pixel_chunk):
+            block = pixels[start : start + pixel_chunk]
+            chunks.append(ens(block.unsqueeze(0).expand(ens.members, -1, -1)))
+        out = torch.cat(chunks, dim=1).view(ens.members, batch, height, width, ens.outputs)
+        results.append(out.permute(0, 1, 4, 2, 3))
+    return results

@@ -1,0 +1,359 @@
+"""Training the Style Interpreter from an annotation set, on sampled pixels.
+
+Blocks, in order:
+1. Check the annotation set against the generator (hash, latent shape, image size).
+2. Features: run the generator on every annotated latent and keep its taps at native resolution
+   (NativeFeatureStore); nothing is up-sampled or concatenated for the whole image.
+3. Targets: part ids with DatasetGAN's reset rule (a class with < 30 pixels in an image becomes
+   background); Gaussian keypoint heatmaps computed per sampled pixel.
+4. Per head (parts: cross-entropy; keypoints: masked L2), all N members in one batched loop: each
+   member draws its own shuffled pixels, the paper's early stopping is applied per member and a
+   stopped member's weights are frozen at that iteration (restored from a snapshot at the end).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from assetgan.errors import AssetganError
+from assetgan.pipeline.annotations import IGNORE_ID, AnnotationSet
+from assetgan.pipeline.interpreter.config import InterpreterConfig, TrainConfig
+from assetgan.pipeline.interpreter.features import (
+    MaterialisedFeatureStore,
+    NativeFeatureStore,
+    TapGeometry,
+)
+from assetgan.pipeline.interpreter.model import PixelEnsemble
+from assetgan.pipeline.stylegan.networks import Generator
+
+Callback = Callable[[dict[str, Any]], None]
+FeatureStore = NativeFeatureStore | MaterialisedFeatureStore
+
+
+@dataclass
+class Interpreter:
+    """A trained interpreter: its config, the part ensemble and the optional keypoint ensemble."""
+
+    config: InterpreterConfig
+    parts: PixelEnsemble  # K = number of classes
+    keypoints: PixelEnsemble | None  # K = number of keypoints (heatmaps)
+    summary: dict[str, Any]  # training record (iterations, losses per member)
+
+    def ensembles(self) -> list[PixelEnsemble]:
+        return [self.parts] + ([self.keypoints] if self.keypoints is not None else [])
+
+    def to(self, device: str | torch.device) -> Interpreter:
+        for ens in self.ensembles():
+            ens.to(device)
+        return self
+
+    def eval(self) -> Interpreter:
+        for ens in self.ensembles():
+            ens.eval().requires_grad_(False)
+        return self
+
+
+def generator_geometry(generator: Generator) -> TapGeometry:
+    """The taps of `generator` and where its (cropped) image sits on the canvas."""
+    config = generator.config
+    return TapGeometry(
+        tuple(generator.synthesis.feature_taps()), config.resolution, config.crop_rows
+    )
+
+
+def check_annotations(
+    annotations: AnnotationSet, generator: Generator, generator_sha: str, where: str
+) -> None:
+    """Raise AssetganError when the set's latents do not belong to this generator."""
+    if not annotations.samples:
+        raise AssetganError(f"{where}: the annotation set has no samples")
+    other = sorted(annotations.generator_hashes() - {generator_sha})
+    if other:
+        raise AssetganError(
+            f"{where}: latents were made with generator sha256 {other[0][:12]}..., but the given "
+            f"generator has {generator_sha[:12]}...; pass the generator checkpoint the set was "
+            "annotated on (annotations.json records its path)"
+        )
+    sample = annotations.samples[0]
+    expected_ws = (generator.num_ws, generator.w_dim)
+    if tuple(sample.ws.shape) != expected_ws:
+        raise AssetganError(
+            f"{where}: latents are {list(sample.ws.shape)}, the generator takes {list(expected_ws)}"
+        )
+    _c, height, width = generator.config.image_shape
+    if sample.image_size != (height, width):
+        raise AssetganError(
+            f"{where}: masks are {list(sample.image_size)} (H, W), the generator makes "
+            f"{[height, width]} images"
+        )
+
+
+@torch.no_grad()
+def extract_features(
+    generator: Generator,
+    ws: torch.Tensor,  # [I, num_ws, w_dim]
+    store: FeatureStore,
+    batch: int = 1,  # images per generator forward
+) -> FeatureStore:
+    """Run the synthesis network (constant noise) on every latent and add its taps to `store`."""
+    device = generator.mapping.w_avg.device
+    for start in range(0, ws.shape[0], batch):
+        block = ws[start : start + batch].to(device)
+        _images, features = generator.synthesis(block, noise_mode="const", return_features=True)
+        store.add(features)
+        del features
+    return store
+
+
+def reset_small_classes(part_ids: np.ndarray, min_pixels: int) -> np.ndarray:
+    """[H, W] uint8: classes with fewer than `min_pixels` pixels become 0 (ignore id kept)."""
+    out = part_ids.copy()
+    ids, counts = np.unique(out, return_counts=True)
+    for class_id, count in zip(ids, counts, strict=True):
+        if class_id not in (0, IGNORE_ID) and count < min_pixels:
+            out[out == class_id] = 0
+    return out
+
+
+def _member_generators(seed: int, head: int, members: int) -> list[torch.Generator]:
+    return [
+        torch.Generator().manual_seed(seed * 1_000_003 + head * 1009 + m) for m in range(members)
+    ]
+
+
+def train_head(
+    ensemble: PixelEnsemble,
+    store: FeatureStore,
+    pool: torch.Tensor,  # [P] int64 flat pixel ids (image * H * W + row * W + col) of an epoch
+    loss_fn: Callable[
+        [torch.Tensor, torch.Tensor], torch.Tensor
+    ],  # (out [N,M,K], ids [N,M]) -> [N]
+    config: TrainConfig,
+    head: int,  # 0 = parts, 1 = keypoints (seeds the member streams)
+    name: str,  # head name for callbacks
+    focus: torch.Tensor | None = None,  # [Q] pixel ids drawn for `config.keypoint_focus` of a batch
+    callback: Callback | None = None,
+) -> dict[str, Any]:
+    """Adam on all members at once with per-member shuffles and early stopping -> summary."""
+    height, width = store.geometry.image_size
+    members = ensemble.members
+    device = ensemble.w1.device
+    streams = _member_generators(config.seed, head, members)
+    focused = (
+        0
+        if focus is None or focus.numel() == 0
+        else round(config.batch_pixels * config.keypoint_focus)
+    )
+    uniform = config.batch_pixels - focused
+    steps_per_epoch = math.ceil(pool.numel() / uniform)
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=config.lr)
+    best = [math.inf] * members
+    since_best = [0] * members
+    stopped: list[dict[str, Any] | None] = [None] * members
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+    iteration = 0
+    last_losses = [math.nan] * members
+    ensemble.train()
+    for epoch in range(config.max_epochs):
+        orders = [pool[torch.randperm(pool.numel(), generator=g)] for g in streams]
+        for step in range(steps_per_epoch):
+            # ---- batch: member m's own pixels ------------------------------------------------
+            ids = torch.stack([order[step * uniform : (step + 1) * uniform] for order in orders])
+            if ids.shape[1] < 2:
+                continue  # a 1-pixel tail cannot be batch-normalised
+            if focused:
+                picks = torch.stack(
+                    [torch.randint(focus.numel(), (focused,), generator=g) for g in streams]
+                )
+                ids = torch.cat([ids, focus[picks]], dim=1)
+            flat = ids.reshape(-1)
+            image = flat // (height * width)
+            row = (flat // width) % height
+            col = flat % width
+            features = store.gather(image, row, col).view(members, ids.shape[1], -1).to(device)
+            # ---- step -----------------------------------------------------------------------
+            losses = loss_fn(ensemble(features), ids)  # [N]
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            optimizer.step()
+            iteration += 1
+            last_losses = losses.detach().cpu().tolist()
+            # ---- early stopping, per member (DatasetGAN: after epoch 3, patience 50) ----------
+            for m in range(members):
+                if stopped[m] is not None or epoch <= config.early_stop_epoch:
+                    continue
+                if last_losses[m] < best[m]:
+                    best[m], since_best[m] = last_losses[m], 0
+                else:
+                    since_best[m] += 1
+                if since_best[m] > config.patience:
+                    stopped[m] = {"iteration": iteration, "epoch": epoch, "loss": last_losses[m]}
+                    snapshots[m] = ensemble.member_state(m)
+            active = sum(s is None for s in stopped)
+            if callback is not None and (iteration % 50 == 0 or active == 0):
+                callback(
+                    {
+                        "head": name,
+                        "iteration": iteration,
+                        "epoch": epoch,
+                        "loss": float(np.mean(last_losses)),
+                        "active": active,
+                    }
+                )
+            capped = config.max_iterations is not None and iteration >= config.max_iterations
+            if active == 0 or capped:
+                break
+        else:
+            continue
+        break
+    for m, state in snapshots.items():
+        ensemble.load_member_state(m, state)
+    ensemble.eval()
+    return {
+        "iterations": iteration,
+        "steps_per_epoch": steps_per_epoch,
+        "pool_pixels": int(pool.numel()),
+        "members": [
+            s if s is not None else {"iteration": iteration, "epoch": None, "loss": last_losses[m]}
+            for m, s in enumerate(stopped)
+        ],
+    }
+
+
+def part_targets(annotations: AnnotationSet, min_pixels: int) -> torch.Tensor:
+    """[I * H * W] int64 part ids after the reset rule (IGNORE_ID kept)."""
+    masks = [reset_small_classes(s.part_ids, min_pixels) for s in annotations.samples]
+    return torch.from_numpy(np.stack(masks).astype(np.int64)).reshape(-1)
+
+
+def keypoint_heatmaps(
+    ids: torch.Tensor,  # [...] flat pixel ids
+    keypoints: torch.Tensor,  # [I, K, 3] (x, y, v)
+    image_size: tuple[int, int],
+    sigma: float,  # pixels
+    amplitudes: tuple[float, float],  # (visible, occluded)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(targets [..., K], weights [..., K]): Gaussian heat at each pixel centre; weight 0 = v 0."""
+    height, width = image_size
+    image = ids // (height * width)
+    y = ((ids // width) % height).to(torch.float32) + 0.5
+    x = (ids % width).to(torch.float32) + 0.5
+    kp = keypoints[image]  # [..., K, 3]
+    dist2 = (x.unsqueeze(-1) - kp[..., 0]) ** 2 + (y.unsqueeze(-1) - kp[..., 1]) ** 2
+    vis = kp[..., 2]
+    amplitude = torch.where(vis >= 2, amplitudes[0], amplitudes[1])
+    weight = (vis > 0).to(torch.float32)
+    return amplitude * torch.exp(-dist2 / (2 * sigma * sigma)) * weight, weight
+
+
+def near_keypoint_pixels(
+    keypoints: torch.Tensor, image_size: tuple[int, int], radius: float
+) -> torch.Tensor:
+    """[Q] flat ids of pixels whose centre lies within `radius` of a labeled keypoint."""
+    height, width = image_size
+    found = []
+    for image, rows in enumerate(keypoints):
+        for x, y, v in rows.tolist():
+            if v <= 0:
+                continue
+            r = torch.arange(max(0, int(y - radius)), min(height, int(y + radius) + 1))
+            c = torch.arange(max(0, int(x - radius)), min(width, int(x + radius) + 1))
+            rr, cc = torch.meshgrid(r, c, indexing="ij")
+            inside = (cc + 0.5 - x) ** 2 + (rr + 0.5 - y) ** 2 <= radius * radius
+            found.append((image * height * width + rr * width + cc)[inside])
+    return torch.unique(torch.cat(found)) if found else torch.zeros(0, dtype=torch.int64)
+
+
+def train(
+    annotations: AnnotationSet,
+    generator: Generator,
+    generator_sha: str,  # file_sha256 of the generator checkpoint
+    config: TrainConfig = TrainConfig(),
+    device: str | torch.device = "cpu",
+    callback: Callback | None = None,
+    store: FeatureStore | None = None,  # default: NativeFeatureStore (the reference: Materialised)
+) -> Interpreter:
+    """Train the part (and keypoint) ensembles on `annotations` -> an eval-mode Interpreter."""
+    config.validate()
+    check_annotations(annotations, generator, generator_sha, "interpreter train")
+    geometry = generator_geometry(generator)
+    height, width = geometry.image_size
+    # ---- features ---------------------------------------------------------------------------
+    if store is None:
+        dtype = torch.float16 if config.feature_dtype == "float16" else torch.float32
+        store = NativeFeatureStore(geometry, dtype=dtype, device=device)
+    ws = torch.from_numpy(np.stack([s.ws for s in annotations.samples]))
+    if callback is not None:
+        callback({"stage": "features", "images": len(annotations.samples)})
+    extract_features(generator, ws, store)
+    seed_gen = torch.Generator().manual_seed(config.seed)
+    summary: dict[str, Any] = {"images": len(annotations.samples), "feature_bytes": store.nbytes()}
+    # ---- parts ------------------------------------------------------------------------------
+    labels = part_targets(annotations, config.min_class_pixels)
+    pool = torch.nonzero(labels != IGNORE_ID).squeeze(1)
+    if pool.numel() < config.batch_pixels:
+        raise AssetganError(f"interpreter train: only {pool.numel()} labeled pixels in the set")
+    parts = PixelEnsemble(
+        config.members, geometry.channels, annotations.num_classes, generator=seed_gen
+    )
+    parts.to(device)
+    labels_dev = labels.to(device)
+
+    def part_loss(out: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        target = labels_dev[ids.to(device)]  # [N, M]
+        return F.cross_entropy(out.permute(0, 2, 1), target, reduction="none").mean(dim=1)
+
+    summary["parts"] = train_head(
+        parts, store, pool, part_loss, config, 0, "parts", callback=callback
+    )
+    # ---- keypoints --------------------------------------------------------------------------
+    keypoints_ens = None
+    sigma = config.heatmap_sigma * width
+    amplitudes = (config.visible_amplitude, config.occluded_amplitude)
+    kp = torch.from_numpy(np.stack([s.keypoints_xyv for s in annotations.samples]))
+    if config.keypoints and bool((kp[..., 2] > 0).any()):
+        keypoints_ens = PixelEnsemble(
+            config.members, geometry.channels, annotations.num_keypoints, generator=seed_gen
+        ).to(device)
+        kp_dev = kp.to(device)
+
+        def heat_loss(out: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+            target, weight = keypoint_heatmaps(
+                ids.to(device), kp_dev, (height, width), sigma, amplitudes
+            )
+            return ((out - target) ** 2 * weight).sum(dim=(1, 2)) / weight.sum(
+                dim=(1, 2)
+            ).clamp_min(1)
+
+        all_pixels = torch.arange(len(annotations.samples) * height * width)
+        near = near_keypoint_pixels(kp, (height, width), 3 * sigma)
+        summary["keypoints"] = train_head(
+            keypoints_ens, store, all_pixels, heat_loss, config, 1, "keypoints", near, callback
+        )
+    elif config.keypoints:
+        summary["keypoints"] = "skipped: the annotation set has no labeled keypoints"
+    interpreter_config = InterpreterConfig(
+        generator_sha256=generator_sha,
+        generator_config=generator.config.to_dict(),
+        taps=tuple((t.name, t.channels, t.resolution) for t in geometry.taps),
+        canvas=geometry.canvas,
+        crop_rows=geometry.crop_rows,
+        taxonomy=annotations.taxonomy,
+        class_names=tuple(annotations.class_names),
+        keypoint_names=tuple(annotations.keypoint_names),
+        members=config.members,
+        parts_hidden=tuple(parts.hidden),
+        keypoint_hidden=None if keypoints_ens is None else tuple(keypoints_ens.hidden),
+        heatmap_sigma_px=sigma,
+        visible_amplitude=config.visible_amplitude,
+        occluded_amplitude=config.occluded_amplitude,
+        train=config.to_dict(),
+    )
+    return Interpreter(interpreter_config, parts, keypoints_ens, summary).eval()
