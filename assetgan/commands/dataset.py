@@ -1,0 +1,97 @@
+"""`assetgan dataset ...`: generate uncertainty-filtered labeled pairs; view them (docs/formats.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assetgan.cli_app import App
+from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, resolve_device
+
+app = App(help="Datasets: N labeled pairs from a generator + interpreter, filtered by uncertainty.")
+
+
+@app.command("generate")
+def generate(
+    generator: Annotated[Path, typer.Option("--generator", help="Generator checkpoint.")],
+    interpreter: Annotated[Path, typer.Option("--interpreter", help="Interpreter checkpoint.")],
+    out: OutPath,
+    n: Annotated[int, typer.Option("--n", help="Number of samples (seeds seed-start ...).")] = 1000,
+    seed_start: Annotated[int, typer.Option(help="First seed.")] = 0,
+    psi: Annotated[float, typer.Option(help="Truncation psi.")] = 0.7,
+    cutoff: Annotated[
+        int | None, typer.Option(help="Truncate the first CUTOFF ws (default 8; -1 = all).")
+    ] = 8,
+    drop: Annotated[float, typer.Option(help="Share of most uncertain samples to drop.")] = 0.1,
+    shard: Annotated[str, typer.Option(help="i/n: write the i-th of n seed ranges.")] = "0/1",
+    batch: Annotated[int, typer.Option(help="Latents per forward (part of the identity).")] = 4,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """Generate image / part / keypoint / uncertainty samples; rerun to resume after a crash.
+
+    Shards may run at the same time into the same --out; the last one to finish writes
+    manifest.jsonl and coco.json.
+
+    Example: assetgan dataset generate --generator G.safetensors --interpreter I.safetensors --n 1000 --out data/gen --shard 0/4
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from assetgan.pipeline.datasets.generate import run
+    from assetgan.pipeline.datasets.layout import DatasetConfig, parse_shard
+
+    config = DatasetConfig(
+        n=n,
+        seed_start=seed_start,
+        psi=psi,
+        truncation_cutoff=None if cutoff is not None and cutoff < 0 else cutoff,
+        drop=drop,
+        batch=batch,
+    ).validate()
+    shard_pair = parse_shard(shard)
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(f"generating shard {shard}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = run(
+            out, generator, interpreter, config, shard_pair, resolve_device(device), progress
+        )
+    console = Console()
+    console.print(
+        f"wrote {summary['written']} samples; {summary['present']} of {n} present in {out}"
+    )
+    if "kept" in summary:
+        console.print(
+            f"final: kept {summary['kept']}, dropped {summary['dropped']} most uncertain "
+            f"(score threshold {summary['threshold']}); manifest.jsonl and coco.json written"
+        )
+    else:
+        console.print("not all shards are done yet; the last shard to finish writes coco.json")
+
+
+@app.command("view")
+def view(
+    dataset: Annotated[Path, typer.Argument(help="Generated dataset directory.")],
+    out: OutPath,
+    limit: Annotated[int | None, typer.Option(help="Show the LIMIT most uncertain.")] = None,
+) -> None:
+    """Write a static HTML gallery (image, overlay, keypoints, uncertainty), sortable by score.
+
+    Example: assetgan dataset view data/gen --out gallery.html
+    """
+    from rich.console import Console
+
+    from assetgan.pipeline.datasets.view import write_gallery
+
+    path = write_gallery(dataset, out, limit)
+    Console().print(f"wrote {path}")

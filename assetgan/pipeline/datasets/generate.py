@@ -1,0 +1,175 @@
+"""run(...) -> summary: generate N labeled pairs with JS-uncertainty filtering (DatasetGAN).
+
+Per seed: w+ from the seed (NVIDIA's draw, truncation), the image, part ids by the majority vote
+of the N members, the per-pixel JS map and the image score, keypoints from the ensemble-mean
+heatmaps. Seeds are computed in batches aligned to `seed_start`, so a sample's bytes never depend
+on the shard or on where a previous run was killed. Every file is written atomically and
+meta/ID.json last; a rerun skips samples whose meta exists. When every sample is present the
+final step ranks all scores, drops the most uncertain share and writes manifest.jsonl and coco.json.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from assetgan.errors import AssetganError
+from assetgan.io_utils import atomic_write_bytes, atomic_write_json
+from assetgan.pipeline.annotations import file_sha256
+from assetgan.pipeline.datasets.layout import (
+    KIND,
+    SCHEMA_VERSION,
+    DatasetConfig,
+    done_seeds,
+    finalize,
+    sample_files,
+    write_or_check_header,
+)
+from assetgan.pipeline.interpreter.checkpoint import load_interpreter
+from assetgan.pipeline.interpreter.evaluate import visibility_thresholds
+from assetgan.pipeline.interpreter.predict import Prediction, decode_keypoints, image_score, predict
+from assetgan.pipeline.interpreter.train import Interpreter
+from assetgan.pipeline.stylegan.checkpoint import load_generator
+from assetgan.pipeline.stylegan.networks import Generator
+from assetgan.pipeline.stylegan.sampling import ws_from_seeds
+
+Progress = Callable[[int, int], None]  # (samples written by this run, samples this run will write)
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def uncertainty_png(js: np.ndarray, members: int) -> np.ndarray:
+    """[H, W] uint16: round(65535 * JS / ln(members)), JS clipped to its maximum ln(members)."""
+    scale = math.log(max(members, 2))
+    return np.round(np.clip(js / scale, 0.0, 1.0) * 65535).astype(np.uint16)
+
+
+def write_sample(
+    root: Path,
+    seed: int,
+    ws: np.ndarray,  # [num_ws, w_dim] float32
+    prediction: Prediction,
+    index: int,  # position of the sample in `prediction`
+    interpreter: Interpreter,
+    config: DatasetConfig,
+) -> dict[str, Any]:
+    """Write one sample's files (meta last) and return its meta."""
+    from assetgan.pipeline.carworld.generate import _rle_pieces as coco_pieces
+
+    files = sample_files(seed)
+    part_ids = prediction.part_ids[index]
+    js = prediction.uncertainty[index]
+    atomic_write_bytes(root / files["image"], _png_bytes(prediction.images[index]))
+    atomic_write_bytes(root / files["parts"], _png_bytes(part_ids))
+    png = uncertainty_png(js, interpreter.config.members)
+    atomic_write_bytes(root / files["uncertainty"], _png_bytes(png))
+    atomic_write_bytes(root / files["w"], _npy_bytes(ws.astype(np.float32)))
+    keypoints = np.zeros((len(interpreter.config.keypoint_names), 4), np.float32)
+    if prediction.heatmaps is not None:
+        keypoints = decode_keypoints(
+            prediction.heatmaps[index], *visibility_thresholds(interpreter)
+        )
+    xyv = keypoints[:, :3].astype(np.float64)
+    meta = {
+        "seed": seed,
+        "score": image_score(js, config.top_fraction),
+        "files": files,
+        "keypoints": {
+            "xyv": [[round(float(x), 3), round(float(y), 3), int(v)] for x, y, v in xyv],
+            "peak": [round(float(p), 4) for p in keypoints[:, 3]],
+        },
+        "coco": coco_pieces(part_ids, xyv),
+    }
+    atomic_write_json(root / files["meta"], meta)
+    return meta
+
+
+def load_models(
+    generator_path: Path, interpreter_path: Path, device: str
+) -> tuple[Generator, Interpreter, str, str]:
+    """(generator, interpreter, generator sha256, interpreter sha256); checks they belong together."""
+    interpreter = load_interpreter(interpreter_path, device=device)
+    generator = load_generator(generator_path, device=device)
+    generator_sha = file_sha256(generator_path)
+    if generator_sha != interpreter.config.generator_sha256:
+        raise AssetganError(
+            f"{interpreter_path} was trained on generator sha256 "
+            f"{interpreter.config.generator_sha256[:12]}..., but {generator_path} has "
+            f"{generator_sha[:12]}...; pass the generator the interpreter was trained on"
+        )
+    return generator, interpreter, generator_sha, file_sha256(interpreter_path)
+
+
+def run(
+    root: str | Path,
+    generator_path: str | Path,
+    interpreter_path: str | Path,
+    config: DatasetConfig = DatasetConfig(),
+    shard: tuple[int, int] = (0, 1),  # (index, count): this run writes seeds of shard `index`
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Generate (the missing samples of) a shard; finalize when every sample is present."""
+    root = Path(root)
+    config.validate()
+    generator, interpreter, generator_sha, interpreter_sha = load_models(
+        Path(generator_path), Path(interpreter_path), device
+    )
+    header = {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "config": config.identity(),
+        "generator_sha256": generator_sha,
+        "interpreter_sha256": interpreter_sha,
+        "taxonomy": interpreter.config.taxonomy,
+        "class_names": list(interpreter.config.class_names),
+        "keypoint_names": list(interpreter.config.keypoint_names),
+        "image_size": list(interpreter.config.geometry.image_size),
+        "members": interpreter.config.members,
+        "uncertainty_png_scale": f"JS = value / 65535 * ln({interpreter.config.members})",
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    write_or_check_header(root, header)
+    mine = config.shard_seeds(shard)
+    todo = sorted(set(mine) - done_seeds(root, mine))
+    batches: dict[int, list[int]] = {}
+    for seed in todo:
+        batches.setdefault(config.batch_of(seed).start, []).append(seed)
+    written = 0
+    if progress is not None:
+        progress(0, len(todo))
+    for start, wanted in batches.items():
+        batch_seeds = list(config.batch_of(start))
+        with torch.no_grad():
+            ws = ws_from_seeds(generator, batch_seeds, config.psi, config.truncation_cutoff)
+            prediction = predict(interpreter, generator, ws, band_rows=config.band_rows)
+        ws_np = ws.cpu().numpy()
+        for seed in wanted:
+            index = batch_seeds.index(seed)
+            write_sample(root, seed, ws_np[index], prediction, index, interpreter, config)
+            written += 1
+            if progress is not None:
+                progress(written, len(todo))
+    summary: dict[str, Any] = {"written": written, "shard_samples": len(mine)}
+    present = len(done_seeds(root, config.seeds))
+    summary["present"] = present
+    if present == config.n:
+        summary.update(finalize(root))
+    return summary

@@ -1,0 +1,211 @@
+"""The generated dataset directory (docs/formats.md, "Generated dataset"): config, files, finalising.
+
+    <dir>/dataset.json            kind, schema_version, resolved DatasetConfig, hashes, names
+    <dir>/images/ID.png           RGB uint8 [H, W, 3]
+    <dir>/parts/ID.png            part ids (majority vote), 8-bit grayscale [H, W]
+    <dir>/uncertainty/ID.png      per-pixel JS, 16-bit grayscale: value = round(65535 * JS / ln N)
+    <dir>/latents/ID.npy          float32 [num_ws, w_dim] (the w+ that made the image)
+    <dir>/meta/ID.json            seed, score, keypoints, COCO pieces; written last = sample done
+    <dir>/manifest.jsonl          one line per sample by seed: files, score, kept (final step)
+    <dir>/coco.json               kept samples only: part RLEs + the keypointed car (final step)
+
+ID is the seed as 8+ digits. The final step (`finalize`) runs once every sample's meta exists and
+is a pure function of the metas, so it gives the same bytes whoever runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assetgan.errors import AssetganError
+from assetgan.io_utils import atomic_write_json, atomic_write_text
+
+SCHEMA_VERSION = 1
+KIND = "assetgan_generated_dataset"
+SUBDIRS = ("images", "parts", "uncertainty", "latents", "meta")
+
+
+def sample_id(seed: int) -> str:
+    return f"{seed:08d}"
+
+
+def sample_files(seed: int) -> dict[str, str]:
+    """Paths of one sample's files, relative to the dataset directory."""
+    name = sample_id(seed)
+    return {
+        "image": f"images/{name}.png",
+        "parts": f"parts/{name}.png",
+        "uncertainty": f"uncertainty/{name}.png",
+        "w": f"latents/{name}.npy",
+        "meta": f"meta/{name}.json",
+    }
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    try:
+        index, count = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise AssetganError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise AssetganError(f"--shard {text}: need 0 <= i < n")
+    return index, count
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What a generated dataset is: the same config always yields byte-identical files."""
+
+    n: int = 1000  # number of samples: seeds seed_start .. seed_start + n - 1
+    seed_start: int = 0  # first seed
+    psi: float = 0.7  # truncation psi
+    truncation_cutoff: int | None = 8  # truncate ws[:, :cutoff] (DatasetGAN cars: 8), None = all
+    drop: float = 0.1  # fraction of samples (most uncertain first) left out of coco.json
+    top_fraction: float = 0.1  # image score = mean JS of this top fraction of pixels
+    batch: int = 4  # latents per forward; batches are aligned to seed_start (part of identity)
+    band_rows: int = 32  # output rows per interpreter band (memory only, not identity)
+
+    def validate(self) -> DatasetConfig:
+        checks = [
+            (self.n >= 1, f"--n must be >= 1, got {self.n}"),
+            (
+                0 <= self.seed_start and self.seed_start + self.n <= 2**32,
+                "seeds must be in [0, 2**32)",
+            ),
+            (0 <= self.drop < 1, f"--drop must be in [0, 1), got {self.drop}"),
+            (0 < self.top_fraction <= 1, "top_fraction must be in (0, 1]"),
+            (self.batch >= 1, "batch must be >= 1"),
+            (self.band_rows >= 1, "band_rows must be >= 1"),
+            (self.truncation_cutoff is None or self.truncation_cutoff >= 0, "cutoff must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AssetganError(f"dataset config: {message}")
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the files (band_rows only changes memory use)."""
+        data = dataclasses.asdict(self)
+        data.pop("band_rows")
+        return data
+
+    @property
+    def seeds(self) -> range:
+        return range(self.seed_start, self.seed_start + self.n)
+
+    def shard_seeds(self, shard: tuple[int, int]) -> range:
+        index, count = shard
+        return range(
+            self.seed_start + index * self.n // count,
+            self.seed_start + (index + 1) * self.n // count,
+        )
+
+    def batch_of(self, seed: int) -> range:
+        """The aligned batch `seed` is computed in (results never depend on shards or resumes)."""
+        first = self.seed_start + (seed - self.seed_start) // self.batch * self.batch
+        return range(first, min(first + self.batch, self.seed_start + self.n))
+
+
+def write_or_check_header(root: Path, header: dict[str, Any]) -> None:
+    """Write dataset.json, or check that an existing one describes the same dataset."""
+    path = root / "dataset.json"
+    if path.is_file():
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if existing != header:
+            changed = sorted(
+                k for k in set(existing) | set(header) if existing.get(k) != header.get(k)
+            )
+            raise AssetganError(
+                f"{path}: this directory holds a dataset made with different settings "
+                f"({', '.join(changed)}); use a new --out or the original settings"
+            )
+        return
+    atomic_write_json(path, header)
+
+
+def read_header(root: Path) -> dict[str, Any]:
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise AssetganError(f"{root}: not a generated dataset (no dataset.json)")
+    header = json.loads(path.read_text(encoding="utf-8"))
+    if header.get("kind") != KIND or header.get("schema_version") != SCHEMA_VERSION:
+        raise AssetganError(f"{path}: not a schema-{SCHEMA_VERSION} {KIND}")
+    return header
+
+
+def done_seeds(root: Path, seeds: range) -> set[int]:
+    """Seeds in `seeds` whose meta file exists (= every file of the sample is complete)."""
+    meta = root / "meta"
+    if not meta.is_dir():
+        return set()
+    present = {p.stem for p in meta.glob("*.json")}
+    return {s for s in seeds if sample_id(s) in present}
+
+
+def _coco(metas: list[dict], header: dict[str, Any]) -> dict:
+    from assetgan.pipeline.carworld.split import coco_from_metas
+
+    height, width = header["image_size"]
+    coco = coco_from_metas(
+        [{"id": m["seed"], "files": m["files"], "coco": m["coco"]} for m in metas], width
+    )
+    for image in coco["images"]:
+        image["height"], image["width"] = height, width
+    coco["info"] = {
+        "description": "assetgan generated dataset (DatasetGAN interpreter labels)",
+        "schema_version": SCHEMA_VERSION,
+    }
+    return coco
+
+
+def finalize(root: Path) -> dict[str, Any]:
+    """Rank all samples by score, mark the most uncertain `drop` share as dropped, and write
+    manifest.jsonl and coco.json. Returns a summary; requires every sample to be present."""
+    root = Path(root)
+    header = read_header(root)
+    config = DatasetConfig(**{**header["config"], "band_rows": 1})
+    missing = [s for s in config.seeds if not (root / sample_files(s)["meta"]).is_file()]
+    if missing:
+        raise AssetganError(
+            f"{root}: {len(missing)} of {config.n} samples are not generated yet (first: seed "
+            f"{missing[0]}); run the remaining shards, then `assetgan dataset generate` again"
+        )
+    for sub in SUBDIRS:  # temp files of killed writers (os.replace never happened)
+        for stray in (root / sub).glob(".*.tmp"):
+            stray.unlink(missing_ok=True)
+    metas = [json.loads((root / sample_files(s)["meta"]).read_text()) for s in config.seeds]
+    dropped_count = math.floor(config.drop * config.n + 0.5)
+    ranked = sorted(metas, key=lambda m: (-m["score"], m["seed"]))
+    dropped = {m["seed"] for m in ranked[:dropped_count]}
+    lines = []
+    for meta in metas:
+        record = {
+            "id": sample_id(meta["seed"]),
+            "seed": meta["seed"],
+            "score": meta["score"],
+            "kept": meta["seed"] not in dropped,
+            **{k: v for k, v in meta["files"].items() if k != "meta"},
+        }
+        lines.append(json.dumps(record, sort_keys=True) + "\n")
+    atomic_write_text(root / "manifest.jsonl", "".join(lines))
+    kept = [m for m in metas if m["seed"] not in dropped]
+    atomic_write_json(root / "coco.json", _coco(kept, header))
+    threshold = ranked[dropped_count - 1]["score"] if dropped_count else None
+    return {
+        "samples": config.n,
+        "kept": len(kept),
+        "dropped": dropped_count,
+        "threshold": threshold,
+    }
+
+
+def read_manifest(root: Path) -> list[dict[str, Any]]:
+    path = Path(root) / "manifest.jsonl"
+    if not path.is_file():
+        raise AssetganError(f"{root}: no manifest.jsonl; the dataset is not finished")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
