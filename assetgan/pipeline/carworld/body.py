@@ -10,6 +10,7 @@ Frames: docs/conventions.md (+Y up, front +Z, left +X, metres).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,66 +278,89 @@ class BodyMesh:
     z: np.ndarray  # [STATIONS] station positions
 
 
-def build_body(lay: Layout) -> BodyMesh:
-    """Loft the cross-sections into a closed, left-right symmetric surface."""
-    z = stations(lay)
-    ring = ring_points(lay, z)  # [S, 12, 2]
-    n = len(z)
-    verts, faces, bands, zmid, sides = [], [], [], [], []
+@functools.lru_cache(maxsize=1)
+def _topology() -> dict[str, np.ndarray]:
+    """The loft's fixed topology: per vertex (station, ring point, side sign, is-cap-centre) and
+    per face (corners, band, the two stations it spans, side). Same for every car."""
+    n = STATIONS
+    v_station, v_ring, v_sign, v_centre = [], [], [], []
+    faces, bands, lo, hi, sides = [], [], [], [], []
     count = 0
     for group in _GROUPS:
         for sign in (1.0, -1.0):  # +1: car's left (+X), -1: right (-X)
-            idx = list(range(group[0], group[-1] + 2))  # ring point indices of the group
-            pts = ring[:, idx]  # [S, m, 2]
+            idx = np.arange(group[0], group[-1] + 2)  # ring point indices of the group
             m = len(idx)
-            grid = np.stack(
-                [sign * pts[..., 0], pts[..., 1], np.broadcast_to(z[:, None], pts.shape[:2])],
-                axis=-1,
-            ).reshape(-1, 3)
-            base = count
-            verts.append(grid)
-            count += grid.shape[0]
+            st, rk = np.meshgrid(np.arange(n), idx, indexing="ij")
+            v_station.append(st.reshape(-1))
+            v_ring.append(rk.reshape(-1))
+            v_sign.append(np.full(n * m, sign))
+            v_centre.append(np.zeros(n * m, dtype=bool))
             s_idx, k_idx = np.meshgrid(np.arange(n - 1), np.arange(m - 1), indexing="ij")
-            a = base + s_idx * m + k_idx  # (s, k)
-            b = a + m  # (s+1, k)
+            a = count + s_idx * m + k_idx  # (s, k)
+            b, d = a + m, a + 1  # (s+1, k), (s, k+1)
             c = b + 1  # (s+1, k+1)
-            d = a + 1  # (s, k+1)
             if sign > 0:  # ring goes up the +X side: outward is +X, z increases with s
                 tri = np.stack([np.stack([a, d, c], -1), np.stack([a, c, b], -1)], axis=2)
             else:
                 tri = np.stack([np.stack([a, c, d], -1), np.stack([a, b, c], -1)], axis=2)
             faces.append(tri.reshape(-1, 3))
-            band_of = np.broadcast_to(np.array(group)[None, :, None], (n - 1, m - 1, 2))
-            bands.append(band_of.reshape(-1))
-            zm = np.broadcast_to(((z[:-1] + z[1:]) / 2.0)[:, None, None], (n - 1, m - 1, 2))
-            zmid.append(zm.reshape(-1))
+            bands.append(np.repeat(np.array(group), 2)[None, :].repeat(n - 1, 0).reshape(-1))
+            lo.append(np.repeat(np.arange(n - 1), (m - 1) * 2))
+            hi.append(np.repeat(np.arange(1, n), (m - 1) * 2))
             sides.append(np.full((n - 1) * (m - 1) * 2, sign))
+            count += n * m
     # End caps: fans from the centre of the end cross-section (own vertices: flat).
-    for end, zz, normal_sign in ((n - 1, z[-1], 1.0), (0, z[0], -1.0)):
-        half = ring[end]  # [12, 2]
-        loop = np.concatenate([half, half[-2:0:-1] * np.array([-1.0, 1.0])], axis=0)  # [22, 2]
-        loop_xyz = np.concatenate([loop, np.full((len(loop), 1), zz)], axis=1)
-        centre = np.array([[0.0, 0.5 * (half[0, 1] + half[-1, 1]), zz]])
-        base = count
-        verts += [centre, loop_xyz]
-        count += 1 + len(loop)
-        k = np.arange(len(loop))
-        k_next = (k + 1) % len(loop)
-        # loop runs bottom -> up the +X side -> top -> down the -X side (x = +, then -)
+    loop_ring = np.concatenate([np.arange(HALF_RING), np.arange(HALF_RING - 2, 0, -1)])
+    loop_sign = np.concatenate([np.ones(HALF_RING), -np.ones(HALF_RING - 2)])
+    for end, normal_sign in ((n - 1, 1.0), (0, -1.0)):
+        k = len(loop_ring)
+        v_station.append(np.full(k + 1, end))
+        v_ring.append(np.concatenate([[0], loop_ring]))
+        v_sign.append(np.concatenate([[1.0], loop_sign]))
+        v_centre.append(np.arange(k + 1) == 0)
+        j = np.arange(k)
+        j_next = (j + 1) % k
+        # the loop runs bottom -> up the +X side -> top -> down the -X side
         if normal_sign > 0:
-            tri = np.stack([np.full_like(k, base), base + 1 + k, base + 1 + k_next], -1)
+            tri = np.stack([np.full(k, count), count + 1 + j, count + 1 + j_next], -1)
         else:
-            tri = np.stack([np.full_like(k, base), base + 1 + k_next, base + 1 + k], -1)
+            tri = np.stack([np.full(k, count), count + 1 + j_next, count + 1 + j], -1)
         faces.append(tri)
-        bands.append(np.full(len(k), -1))
-        zmid.append(np.full(len(k), zz))
-        sides.append(np.where(loop[:, 0] + loop[k_next, 0] >= 0, 1.0, -1.0))
+        bands.append(np.full(k, -1))
+        lo.append(np.full(k, end))
+        hi.append(np.full(k, end))
+        sides.append(np.where(loop_sign + loop_sign[j_next] >= 0, 1.0, -1.0))
+        count += k + 1
+    return {
+        "v_station": np.concatenate(v_station),
+        "v_ring": np.concatenate(v_ring),
+        "v_sign": np.concatenate(v_sign),
+        "v_centre": np.concatenate(v_centre),
+        "faces": np.concatenate(faces).astype(np.int64),
+        "band": np.concatenate(bands),
+        "lo": np.concatenate(lo),
+        "hi": np.concatenate(hi),
+        "side": np.concatenate(sides),
+    }
+
+
+def build_body(lay: Layout) -> BodyMesh:
+    """Loft the cross-sections into a closed, left-right symmetric surface."""
+    topo = _topology()
+    z = stations(lay)
+    ring = ring_points(lay, z)  # [S, 12, 2]
+    st, rk = topo["v_station"], topo["v_ring"]
+    x = topo["v_sign"] * ring[st, rk, 0]
+    y = ring[st, rk, 1]
+    centre = topo["v_centre"]
+    x[centre] = 0.0
+    y[centre] = 0.5 * (ring[st[centre], 0, 1] + ring[st[centre], HALF_RING - 1, 1])
     return BodyMesh(
-        vertices=np.concatenate(verts),
-        faces=np.concatenate(faces).astype(np.int64),
-        band=np.concatenate(bands),
-        z_mid=np.concatenate(zmid),
-        side=np.concatenate(sides),
+        vertices=np.stack([x, y, z[st]], axis=1),
+        faces=topo["faces"],
+        band=topo["band"],
+        z_mid=0.5 * (z[topo["lo"]] + z[topo["hi"]]),
+        side=topo["side"],
         ring=ring,
         z=z,
     )

@@ -27,14 +27,12 @@ _BOX_FACES = np.array(
 
 
 class PieceBuilder:
-    """Collects triangle pieces with one part id, colour and material per piece."""
+    """Collects triangle pieces with one part id, colour and material per piece (or per face)."""
 
     def __init__(self) -> None:
         self.vertices: list[np.ndarray] = []
         self.faces: list[np.ndarray] = []
-        self.parts: list[np.ndarray] = []
-        self.colours: list[np.ndarray] = []
-        self.materials: list[np.ndarray] = []
+        self.attributes: list[tuple] = []  # (face count, part, colour, material) per piece
         self.count = 0
 
     def add(
@@ -48,22 +46,25 @@ class PieceBuilder:
     ) -> None:
         vertices = np.asarray(vertices, dtype=np.float64)
         if not present:
-            vertices = np.broadcast_to(vertices.mean(0), vertices.shape).copy()
-        t = len(faces)
+            vertices = np.repeat(vertices.mean(0, keepdims=True), len(vertices), axis=0)
         self.vertices.append(vertices)
-        self.faces.append(np.asarray(faces, dtype=np.int64) + self.count)
-        self.parts.append(np.broadcast_to(np.asarray(part), (t,)).astype(np.int64))
-        self.colours.append(np.broadcast_to(np.asarray(colour, dtype=np.float64), (t, 3)))
-        self.materials.append(np.broadcast_to(np.asarray(material), (t,)).astype(np.int64))
+        self.faces.append(faces + self.count)
+        self.attributes.append((len(faces), part, colour, material))
         self.count += len(vertices)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
+        """vertices [V, 3], faces [T, 3], parts [T], colours [T, 3], materials [T]."""
+        parts, colours, materials = [], [], []
+        for t, part, colour, material in self.attributes:
+            parts.append(np.broadcast_to(part, (t,)))
+            colours.append(np.broadcast_to(np.asarray(colour, dtype=np.float64), (t, 3)))
+            materials.append(np.broadcast_to(material, (t,)))
         return (
             np.concatenate(self.vertices),
-            np.concatenate(self.faces),
-            np.concatenate(self.parts),
-            np.concatenate(self.colours),
-            np.concatenate(self.materials),
+            np.concatenate(self.faces).astype(np.int64),
+            np.concatenate(parts).astype(np.int64),
+            np.concatenate(colours),
+            np.concatenate(materials).astype(np.int64),
         )
 
 

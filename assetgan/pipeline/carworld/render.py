@@ -22,7 +22,7 @@ from assetgan.errors import AssetganError
 from assetgan.inverse_graphics.mesh import face_normals, vertex_normals
 from assetgan.inverse_graphics.render import interpolate, rasterize
 from assetgan.inverse_graphics.render.camera import Camera
-from assetgan.pipeline.carworld.background import render_background
+from assetgan.pipeline.carworld.background import render_backgrounds
 from assetgan.pipeline.carworld.body import MAT_PAINT
 from assetgan.pipeline.carworld.model import MATERIAL_NAMES, CarModel
 from assetgan.pipeline.carworld.params import Finish
@@ -231,11 +231,8 @@ def render_batch(
         eyes = torch.stack([cam.eye for cam in cameras_hi])[batch_of]
         rows = tuple(row[batch_of] for row in _scene_rows(scenes))
         colour = _shade(albedo, normal, position, eyes, material, rows)
-        backgrounds = torch.stack(  # backgrounds are smooth: render at S, upsample
-            [
-                render_background(s, cam, c.params, c.wheel_pivots.numpy())
-                for s, cam, c in zip(scenes, cameras, cars, strict=True)
-            ]
+        backgrounds = render_backgrounds(  # smooth: rendered at S, upsampled
+            scenes, cameras, [c.params for c in cars], torch.stack([c.wheel_pivots for c in cars])
         ).permute(0, 3, 1, 2)
         image = F.interpolate(backgrounds, scale_factor=supersample, mode="bilinear")
         image = image.permute(0, 2, 3, 1).reshape(-1, 3).clone()

@@ -27,6 +27,9 @@ from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
 
 SCHEMA_VERSION = 1
+# Bumped whenever the same config would render different pixels; a split rendered by another
+# generator is never resumed with this one (splits from before this field are "carworld-1").
+GENERATOR = "carworld-2"
 CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
 SUBDIRS = ("images", "parts", "depth", "meta")
 
@@ -44,6 +47,7 @@ class WorldConfig:
     degrade: float = 0.25  # probability scale of blur / noise / JPEG degradations
     supersample: int = 2  # RGB rendered at size * supersample then box-filtered
     chunk: int = 16  # images rendered together; fixed so results never depend on workers
+    generator: str = GENERATOR  # version of the car/scene/render code that drew the images
 
     def validate(self) -> WorldConfig:
         if not self.split or not all(c.isalnum() or c in "-_" for c in self.split):
@@ -76,6 +80,7 @@ class WorldConfig:
         if unknown:
             raise AssetganError(f"split config has unknown fields {sorted(unknown)}")
         values = dict(obj)
+        values.setdefault("generator", "carworld-1")
         if "shift" in values:
             values["shift"] = Shift(values["shift"])
         return cls(**values)
