@@ -135,7 +135,7 @@ _STYLE_MEANS: dict[BodyStyle, dict[str, float]] = {
         tail_round=0.25,
     ),
     BodyStyle.hatchback: dict(
-        length=4.10,
+        length=3.95,
         width=1.76,
         height=1.48,
         wb=0.620,
@@ -143,12 +143,12 @@ _STYLE_MEANS: dict[BodyStyle, dict[str, float]] = {
         wheel=0.315,
         nose=0.72,
         hood=0.95,
-        deck=0.98,
+        deck=0.95,
         tail=1.02,
         cabin=0.40,
         ws=0.78,
         roof=0.0,
-        rear=0.28,
+        rear=0.50,
         tumble=0.80,
         nose_round=0.30,
         tail_round=0.22,
@@ -326,8 +326,10 @@ def sample_car_params(
     plastic_trim = (
         rng.uniform() < 0.45 or style in (BodyStyle.pickup, BodyStyle.suv) and rng.uniform() < 0.5
     )
-    trim = _jitter_colour(rng, (0.06, 0.06, 0.065), 0.2) if plastic_trim else paint_colour
-    glass = _jitter_colour(rng, (0.06, 0.08, 0.10), 0.3)
+    grey = float(rng.uniform(0.04, 0.09))
+    trim = (round(grey, 4), round(grey, 4), round(grey * 1.05, 4)) if plastic_trim else paint_colour
+    tint = _choice(rng, {(1.0, 1.0, 1.0): 0.5, (0.85, 0.95, 1.15): 0.35, (0.9, 1.1, 1.0): 0.15})
+    glass = tuple(round(0.07 * float(rng.uniform(0.6, 1.3)) * t, 4) for t in tint)
     rim = _jitter_colour(
         rng,
         _choice(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from assetgan.assets.taxonomy import PALETTE_20
@@ -15,7 +17,8 @@ SHEET_VIEWS = ((35.0, 12.0), (90.0, 5.0), (150.0, 20.0), (215.0, 30.0))  # (azim
 
 
 def style_sheet(size: int = 192, seed: int = 0) -> np.ndarray:
-    """[H, W, 3] uint8: per style one car in SHEET_VIEWS (RGB), then the first view's parts."""
+    """[H, W, 3] uint8: per style one car in SHEET_VIEWS (RGB), then the part maps (car_20
+    palette) of the first and third views."""
     from dataclasses import replace
 
     rng = np.random.default_rng(seed)
@@ -26,9 +29,13 @@ def style_sheet(size: int = 192, seed: int = 0) -> np.ndarray:
             params = sample_car_params(rng)
         car = build_car(params)
         base = sample_scene(rng, params, degrade=0.0)
-        scenes = [replace(base, azimuth=az, elevation=el) for az, el in SHEET_VIEWS]
+        radius = 0.5 * math.hypot(params.length, params.width)
+        distance = radius / (0.85 * math.tan(math.radians(base.fov_y) / 2.0))
+        scenes = [
+            replace(base, azimuth=az, elevation=el, distance=distance) for az, el in SHEET_VIEWS
+        ]
         with single_thread():
             out = render_batch([car] * len(scenes), scenes, size)
         tiles += list(out.rgb)
-        tiles.append(PALETTE_20[out.parts[0]])
-    return contact_sheet(tiles, columns=len(SHEET_VIEWS) + 1)
+        tiles += [PALETTE_20[out.parts[0]], PALETTE_20[out.parts[2]]]
+    return contact_sheet(tiles, columns=len(SHEET_VIEWS) + 2)
