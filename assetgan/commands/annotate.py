@@ -127,3 +127,53 @@ def import_(
         f"wrote {out}: {len(annotation_set.samples)} annotated samples from {source} "
         f"({len(report.skipped)} without labels skipped; latents from {report.export})"
     )
+
+
+@app.command("invert")
+def invert(
+    generator: GeneratorOpt,
+    images: Annotated[
+        Path, typer.Option("--images", help="CarWorld split folder: images/, parts/, meta/.")
+    ],
+    out: OutPath,
+    n: CountOpt = 16,
+    steps: Annotated[int, typer.Option(help="Adam steps per batch of images.")] = 300,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 0.03,
+    multiscale: Annotated[float, typer.Option(help="Weight of the pooled (2x, 4x) MSE.")] = 1.0,
+    perceptual: Annotated[
+        float, typer.Option(help="Weight of the random-feature-net perceptual term (0 = off).")
+    ] = 0.0,
+    w_avg_weight: Annotated[float, typer.Option(help="Pull towards w_avg.")] = 1e-3,
+    batch: Annotated[int, typer.Option(help="Images optimised jointly.")] = 16,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """HandsOff: invert N labeled real images into W+ and pair them with their real labels.
+
+    Example: assetgan annotate invert -g G.safetensors --images data/world/train64 --n 16 --out ann/handsoff
+    """
+    import numpy as np
+
+    from assetgan.pipeline.annotate.invert import InvertConfig, psnr, run_invert
+
+    config = InvertConfig(
+        steps=steps,
+        lr=lr,
+        multiscale_weight=multiscale,
+        perceptual_weight=perceptual,
+        w_avg_weight=w_avg_weight,
+        batch=batch,
+    ).validate()
+    total = ((n + batch - 1) // batch) * steps
+    with _bar("inverting", total) as progress:
+        annotation_set, result = run_invert(
+            generator, images, n, out, config, resolve_device(device), progress
+        )
+    for sample, mse, start in zip(
+        annotation_set.samples, result.mse, result.initial_mse, strict=True
+    ):
+        typer.echo(f"{sample.name}: mse {mse:.4f} (from {start:.4f}), psnr {psnr(mse):.2f} dB")
+    typer.echo(
+        f"wrote {out}: {len(annotation_set.samples)} inverted images, mean mse "
+        f"{float(np.mean(result.mse)):.4f}, mean psnr {float(np.mean(psnr(result.mse))):.2f} dB "
+        f"(images in [-1, 1]); real vs G(w) in {Path(out) / 'reconstructions.png'}"
+    )
