@@ -423,3 +423,48 @@ def test_cli_invert_writes_an_inverted_annotation_set(tmp_path, generator_path, 
         runner.invoke(app, [*args[:6], "--n", "9", "--out", str(tmp_path / "x")]),
         "only 3 are complete",
     )
+
+
+# ---- selection ----------------------------------------------------------------------------------
+
+
+def test_k_center_greedy_spreads_picks_over_clusters():
+    from assetgan.pipeline.annotate.select import coverage, k_center_greedy
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], dtype=float)
+    points = np.concatenate([c + rng.normal(0, 0.5, (30, 2)) for c in centres])
+    picks = k_center_greedy(points, 4)
+    assert sorted(p // 30 for p in picks) == [0, 1, 2, 3]  # one per cluster
+    radius, _ = coverage(points, picks)
+    assert radius < 3.0
+    # a 1-D case by hand: start nearest the mean (2 ties 10 at distance 4 -> first), then 12, 0
+    assert k_center_greedy(np.array([[0.0], [1], [2], [10], [11], [12]]), 3) == [2, 5, 0]
+
+
+def test_cli_select_coreset_covers_better_than_random(tmp_path, generator_path):
+    radii = {}
+    for method in ("random", "coreset"):
+        out = tmp_path / method
+        args = ["annotate", "select", "-g", str(generator_path), "--candidates", "24", "--k", "4"]
+        result = runner.invoke(
+            app, [*args, "--method", method, "--out", str(out), "--device", "cpu"]
+        )
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "export.json").read_text())
+        assert manifest["selection"]["method"] == method
+        seeds = [s["seed"] for s in manifest["samples"]]
+        assert len(set(seeds)) == 4 and all(0 <= s < 24 for s in seeds)
+        assert len(list((out / "images").glob("*.json"))) == 4
+        radii[method] = manifest["selection"]["covering_radius"]
+    assert radii["coreset"] <= radii["random"]
+    args = ["annotate", "select", "-g", str(generator_path), "--method", "uncertainty"]
+    _expect_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "u")]), "needs a trained interpreter"
+    )
+    _expect_error(
+        runner.invoke(
+            app, [*args[:4], "--k", "30", "--candidates", "20", "--out", str(tmp_path / "u")]
+        ),
+        "--k",
+    )

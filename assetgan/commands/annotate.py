@@ -38,15 +38,15 @@ class ImportFormatChoice(StrEnum):
     png = "png"
 
 
-class RuleChoice(StrEnum):
-    centre = "centre"
-    labelme = "labelme"
-
-
-class SelectMethod(StrEnum):
+class SelectMethodChoice(StrEnum):
     random = "random"
     coreset = "coreset"
     uncertainty = "uncertainty"
+
+
+class RuleChoice(StrEnum):
+    centre = "centre"
+    labelme = "labelme"
 
 
 @contextmanager
@@ -94,6 +94,54 @@ def export(
         f"wrote {out}: {len(manifest.samples)} samples {width}x{height} with LabelMe skeletons; "
         f"annotate with: labelme {out / 'images'} --labels {out / 'labels.txt'} --nodata --autosave"
     )
+
+
+@app.command("select")
+def select(
+    generator: GeneratorOpt,
+    out: OutPath,
+    candidates: Annotated[int, typer.Option(help="Candidate seeds SEED..SEED+CANDIDATES-1.")] = 200,
+    k: Annotated[int, typer.Option("--k", help="Samples to choose and export.")] = 16,
+    method: Annotated[
+        SelectMethodChoice,
+        typer.Option(help="random, coreset (k-center greedy), or uncertainty (JS + coreset)."),
+    ] = SelectMethodChoice.coreset,
+    interpreter: Annotated[
+        Path | None,
+        typer.Option(help="Interpreter checkpoint scoring JS uncertainty (--method uncertainty)."),
+    ] = None,
+    seed: SeedOpt = 0,
+    psi: PsiOpt = 0.7,
+    cutoff: CutoffOpt = None,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """Choose K of the candidate samples to annotate and export them like `annotate export`.
+
+    Example: assetgan annotate select -g G.safetensors --candidates 200 --k 16 --method coreset --out ann/export
+    """
+    from assetgan.pipeline.annotate.export import ExportConfig, export_samples
+    from assetgan.pipeline.annotate.select import SelectConfig, SelectMethod
+    from assetgan.pipeline.annotate.select import select as run_select
+    from assetgan.pipeline.stylegan.checkpoint import load_generator
+
+    config = SelectConfig(SelectMethod(method.value), candidates, k, seed, psi, cutoff).validate()
+    torch_device = resolve_device(device)
+    model = load_generator(generator, torch_device)
+    scores = None
+    if interpreter is not None:
+        from assetgan.pipeline.annotate.select import interpreter_scores
+
+        scores = interpreter_scores(interpreter, model, torch_device)
+    with _bar("embedding candidates", candidates) as progress:
+        selection = run_select(config, model, scores, progress)
+    export_config = ExportConfig(generator, selection.seeds, psi, cutoff, torch_device)
+    manifest = export_samples(export_config, out, model, selection.to_json(config))
+    typer.echo(
+        f"chose {len(selection.seeds)} of {candidates} candidates by {method.value}: seeds "
+        f"{', '.join(map(str, selection.seeds))}; covering radius {selection.covering_radius:.4f}, "
+        f"mean distance to nearest chosen {selection.mean_distance:.4f}"
+    )
+    typer.echo(f"wrote {out}: {len(manifest.samples)} samples with LabelMe skeletons")
 
 
 @app.command("import")
