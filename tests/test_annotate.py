@@ -468,3 +468,74 @@ def test_cli_select_coreset_covers_better_than_random(tmp_path, generator_path):
         ),
         "--k",
     )
+
+
+# ---- simulated annotator ------------------------------------------------------------------------
+
+
+def stub_predictor_factory(checkpoint: Path, device: str):
+    """A STUB segmenter for tests only (brightness bands + fixed keypoints), not a real model:
+    the CarWorld segmenter arrives with the downstream `segment` stage."""
+
+    def predict(images: np.ndarray):
+        brightness = images.astype(np.float32).mean(-1)  # [N, H, W]
+        part_ids = np.zeros(brightness.shape, np.uint8)
+        part_ids[brightness > 100] = PART_ID["car_body"]
+        part_ids[brightness > 160] = PART_ID["window"]
+        part_ids[:, 5:9, 5:9] = PART_ID["tire"]  # a block in front of everything
+        keypoints = np.zeros((len(images), 12, 3), np.float32)
+        keypoints[:, 0] = [7.0, 7.0, 2]
+        keypoints[:, 3] = [12.0, 3.0, 1]
+        return part_ids, keypoints
+
+    return predict
+
+
+def test_simulated_annotator_without_noise_reproduces_the_masks(tmp_path, generator_path):
+    from assetgan.pipeline.annotate.export import ExportConfig
+    from assetgan.pipeline.annotate.simulate import SimulateConfig, run_simulate
+
+    predictor = stub_predictor_factory(tmp_path, "cpu")
+    exact = SimulateConfig(vertex_noise=0, simplify=0, min_area=0, keypoint_noise=0)
+    export = ExportConfig(generator_path, (3, 4))
+    annotation_set, report = run_simulate(export, predictor, tmp_path / "exact", exact)
+    expected, _ = predictor(np.stack([s.image for s in annotation_set.samples]))
+    for sample, mask in zip(annotation_set.samples, expected, strict=True):
+        assert (sample.part_ids == mask).all()  # polygons -> LabelMe -> import is lossless
+        assert sample.keypoints_xyv[3].tolist() == [12.0, 3.0, 1]
+    assert report["mean_pixel_accuracy"] == 1.0
+    # With a person's noise the labels change a little, but only a little.
+    _, noisy = run_simulate(export, predictor, tmp_path / "noisy", SimulateConfig())
+    assert 0.6 < noisy["mean_pixel_accuracy"] < 1.0
+    doc = json.loads((tmp_path / "noisy" / "simulated" / "images" / "seed000003.json").read_text())
+    assert {s["shape_type"] for s in doc["shapes"]} == {"polygon", "point"}
+
+
+def test_cli_simulate_with_a_pluggable_predictor(tmp_path, generator_path):
+    checkpoint = tmp_path / "seg.safetensors"
+    checkpoint.write_bytes(b"stub")
+    args = ["annotate", "simulate", "-g", str(generator_path), "--segmenter", str(checkpoint)]
+    result = runner.invoke(
+        app,
+        [
+            *args,
+            "--predictor",
+            "test_annotate:stub_predictor_factory",
+            "--n",
+            "2",
+            "--out",
+            str(tmp_path / "set"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "pixel accuracy" in result.output
+    assert len(AnnotationSet.load(tmp_path / "set").samples) == 2
+    _expect_error(
+        runner.invoke(app, [*args, "--out", str(tmp_path / "x")]), "seg.safetensors", "segment"
+    )
+    _expect_error(
+        runner.invoke(app, [*args, "--predictor", "nowhere:fn", "--out", str(tmp_path / "x")]),
+        "cannot import nowhere",
+    )

@@ -225,3 +225,48 @@ def invert(
         f"{float(np.mean(result.mse)):.4f}, mean psnr {float(np.mean(psnr(result.mse))):.2f} dB "
         f"(images in [-1, 1]); real vs G(w) in {Path(out) / 'reconstructions.png'}"
     )
+
+
+@app.command("simulate")
+def simulate(
+    generator: GeneratorOpt,
+    segmenter: Annotated[
+        Path, typer.Option("--segmenter", help="Segmenter checkpoint that labels the samples.")
+    ],
+    out: OutPath,
+    predictor: Annotated[
+        str | None,
+        typer.Option(
+            help="package.module:function building the predictor from (checkpoint, device); "
+            "default: chosen by the checkpoint's kind."
+        ),
+    ] = None,
+    n: CountOpt = 16,
+    seed: SeedOpt = 0,
+    psi: PsiOpt = 0.7,
+    cutoff: CutoffOpt = None,
+    vertex_noise: Annotated[float, typer.Option(help="Polygon vertex jitter, px (std).")] = 0.5,
+    simplify: Annotated[float, typer.Option(help="Douglas-Peucker tolerance, px.")] = 0.75,
+    keypoint_noise: Annotated[float, typer.Option(help="Keypoint jitter, px (std).")] = 0.5,
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """A simulated annotator: a segmenter labels N samples, its masks become noisy LabelMe
+    polygons, and those are imported like a human's.
+
+    Example: assetgan annotate simulate -g G.safetensors --segmenter seg.safetensors --n 16 --out ann/simulated
+    """
+    from assetgan.pipeline.annotate.export import ExportConfig
+    from assetgan.pipeline.annotate.simulate import SimulateConfig, load_predictor, run_simulate
+
+    torch_device = resolve_device(device)
+    config = SimulateConfig(
+        vertex_noise=vertex_noise, simplify=simplify, keypoint_noise=keypoint_noise, seed=seed
+    ).validate()
+    label_fn = load_predictor(segmenter, torch_device, predictor)
+    export_config = ExportConfig(generator, tuple(range(seed, seed + n)), psi, cutoff, torch_device)
+    annotation_set, report = run_simulate(export_config, label_fn, out, config)
+    typer.echo(
+        f"wrote {out}: {len(annotation_set.samples)} samples labeled by {segmenter.name} through "
+        f"LabelMe polygons (in {Path(out) / 'simulated'}); agreement with the segmenter's masks: "
+        f"pixel accuracy {report['mean_pixel_accuracy']:.4f}, mean IoU {report['mean_iou']:.4f}"
+    )
