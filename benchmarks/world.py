@@ -22,32 +22,39 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from assetgan.pipeline.carworld.generate import _write_item, run, sample_item
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.render import render_batch, single_thread
 from assetgan.pipeline.carworld.split import WorldConfig
 
 
+def _chunk_stages(config: WorldConfig, indices: range, scratch: Path) -> tuple[float, ...]:
+    """CPU seconds of (sample + build, render, write) for one chunk of images."""
+    t0 = time.process_time()
+    items = [sample_item(config, i) for i in indices]
+    cars = [build_car(params) for params, _ in items]
+    t1 = time.process_time()
+    out = render_batch(cars, [scene for _, scene in items], config.size)
+    t2 = time.process_time()
+    for b, index in enumerate(indices):
+        _write_item(scratch, config, index, cars[b], items[b][1], out, b)
+    return t1 - t0, t2 - t1, time.process_time() - t2
+
+
 def stage_cpu_ms(config: WorldConfig, count: int, scratch: Path) -> dict[str, float]:
-    """CPU ms per image of each stage, one thread, chunks of config.chunk."""
-    totals = {"build": 0.0, "render": 0.0, "write": 0.0}
+    """CPU ms per image of each stage, one thread, chunks of config.chunk (after a warm-up
+    chunk that pays for imports and caches)."""
     (scratch / "meta").mkdir(parents=True, exist_ok=True)
+    totals = np.zeros(3)
     with single_thread():
+        _chunk_stages(config, range(config.chunk), scratch)
         for first in range(0, count, config.chunk):
-            indices = range(first, min(first + config.chunk, count))
-            t0 = time.process_time()
-            items = [sample_item(config, i) for i in indices]
-            cars = [build_car(params) for params, _ in items]
-            t1 = time.process_time()
-            out = render_batch(cars, [scene for _, scene in items], config.size)
-            t2 = time.process_time()
-            for b, index in enumerate(indices):
-                _write_item(scratch, config, index, cars[b], items[b][1], out, b)
-            t3 = time.process_time()
-            totals["build"] += t1 - t0
-            totals["render"] += t2 - t1
-            totals["write"] += t3 - t2
-    return {k: 1000.0 * v / count for k, v in totals.items()}
+            totals += _chunk_stages(config, range(first, min(first + config.chunk, count)), scratch)
+    return {
+        k: 1000.0 * v / count for k, v in zip(("build", "render", "write"), totals, strict=True)
+    }
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_bytes, atomic_write_json
+from assetgan.io_utils import atomic_write, atomic_write_bytes, atomic_write_text
 from assetgan.pipeline.carworld.model import CarModel, build_car
 from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
@@ -193,7 +193,8 @@ def _write_item(
         "scene": scene.to_json(),
         "coco": _rle_pieces(out.parts[b], xyv),
     }
-    atomic_write_json(paths["meta"], meta)
+    # Compact JSON: the C encoder (an indent falls back to the slow pure-Python one).
+    atomic_write_text(paths["meta"], json.dumps(meta, sort_keys=True, separators=(",", ":")))
 
 
 def render_chunk(root: Path, config: WorldConfig, chunk_index: int) -> int:

@@ -29,7 +29,7 @@ from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
 SCHEMA_VERSION = 1
 # Bumped whenever the same config would render different pixels; a split rendered by another
 # generator is never resumed with this one (splits from before this field are "carworld-1").
-GENERATOR = "carworld-2"
+GENERATOR = "carworld-3"
 CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
 SUBDIRS = ("images", "parts", "depth", "meta")
 
