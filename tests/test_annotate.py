@@ -539,3 +539,79 @@ def test_cli_simulate_with_a_pluggable_predictor(tmp_path, generator_path):
         runner.invoke(app, [*args, "--predictor", "nowhere:fn", "--out", str(tmp_path / "x")]),
         "cannot import nowhere",
     )
+
+
+def test_cli_select_uncertainty_takes_the_most_uncertain_then_spreads(tmp_path, generator_path):
+    from assetgan.pipeline.annotate.select import interpreter_scores
+    from assetgan.pipeline.annotations import AnnotatedSample, file_sha256
+    from assetgan.pipeline.interpreter.checkpoint import save_interpreter
+    from assetgan.pipeline.interpreter.config import TrainConfig
+    from assetgan.pipeline.interpreter.train import train
+    from assetgan.pipeline.stylegan.sampling import ws_from_seeds
+
+    generator = load_generator(generator_path)
+    sha = file_sha256(generator_path)
+    annotations = AnnotationSet.empty()
+    for seed, ws in zip((90, 91), ws_from_seeds(generator, [90, 91], 0.7), strict=True):
+        part_ids = np.zeros((16, 16), np.uint8)
+        part_ids[4:12, 3 + seed % 2 : 13] = PART_ID["door"]
+        annotations.samples.append(
+            AnnotatedSample(
+                f"s{seed}",
+                str(generator_path),
+                sha,
+                seed,
+                ws.numpy(),
+                part_ids,
+                np.zeros((12, 3), np.float32),
+            )
+        )
+    config = TrainConfig(members=3, batch_pixels=16, max_iterations=10, keypoints=False)
+    checkpoint = save_interpreter(
+        train(annotations, generator, sha, config), tmp_path / "I.safetensors"
+    )
+    args = ["annotate", "select", "-g", str(generator_path), "--candidates", "12", "--k", "2"]
+    result = runner.invoke(
+        app,
+        [
+            *args,
+            "--method",
+            "uncertainty",
+            "--interpreter",
+            str(checkpoint),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "u"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    selection = json.loads((tmp_path / "u" / "export.json").read_text())["selection"]
+    scores = interpreter_scores(checkpoint, generator, sha)(
+        ws_from_seeds(generator, list(range(12)), 0.7)
+    )
+    pool = set(np.argsort(-scores, kind="stable")[:8].tolist())  # pool_factor 4 x k 2
+    chosen = [
+        s["seed"] for s in json.loads((tmp_path / "u" / "export.json").read_text())["samples"]
+    ]
+    assert chosen[0] == int(np.argmax(scores)) and set(chosen) <= pool
+    assert np.allclose(selection["scores"], scores[chosen])
+    other = save_generator(_tiny_generator(seed=3), tmp_path / "G2.safetensors")
+    _expect_error(
+        runner.invoke(
+            app,
+            [
+                "annotate",
+                "select",
+                "-g",
+                str(other),
+                "--method",
+                "uncertainty",
+                "--interpreter",
+                str(checkpoint),
+                "--out",
+                str(tmp_path / "x"),
+            ],
+        ),
+        "another generator",
+    )

@@ -130,8 +130,9 @@ def select(
     scores = None
     if interpreter is not None:
         from assetgan.pipeline.annotate.select import interpreter_scores
+        from assetgan.pipeline.annotations import file_sha256
 
-        scores = interpreter_scores(interpreter, model, torch_device)
+        scores = interpreter_scores(interpreter, model, file_sha256(generator), torch_device)
     with _bar("embedding candidates", candidates) as progress:
         selection = run_select(config, model, scores, progress)
     export_config = ExportConfig(generator, selection.seeds, psi, cutoff, torch_device)
@@ -245,8 +246,8 @@ def simulate(
     seed: SeedOpt = 0,
     psi: PsiOpt = 0.7,
     cutoff: CutoffOpt = None,
-    vertex_noise: Annotated[float, typer.Option(help="Polygon vertex jitter, px (std).")] = 0.5,
-    simplify: Annotated[float, typer.Option(help="Douglas-Peucker tolerance, px.")] = 0.75,
+    vertex_noise: Annotated[float, typer.Option(help="Polygon vertex jitter, px (std).")] = 0.25,
+    simplify: Annotated[float, typer.Option(help="Douglas-Peucker tolerance, px.")] = 0.5,
     keypoint_noise: Annotated[float, typer.Option(help="Keypoint jitter, px (std).")] = 0.5,
     device: DeviceOpt = DeviceChoice.auto,
 ) -> None:

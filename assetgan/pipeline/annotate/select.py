@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -182,13 +183,31 @@ def select(
     )
 
 
-def interpreter_scores(path, generator: Generator, device: str) -> ScoreFn:
-    """Image uncertainty scores from a Style-Interpreter checkpoint (assetgan interpreter)."""
-    try:
-        from assetgan.pipeline.interpreter.checkpoint import load_interpreter  # noqa: F401
-    except ImportError as error:
+def interpreter_scores(
+    path: str | Path,  # interpreter checkpoint (assetgan interpreter train)
+    generator: Generator,
+    generator_sha256: str,  # file_sha256 of the generator checkpoint
+    device: str = "cpu",
+    batch: int = 16,  # latents per interpreter forward
+) -> ScoreFn:
+    """Image uncertainty scores (mean of the top 10% pixel JS values of the interpreter
+    ensemble, assetgan/pipeline/interpreter/predict.py) as a ScoreFn."""
+    from assetgan.pipeline.interpreter.checkpoint import load_interpreter
+    from assetgan.pipeline.interpreter.predict import image_score, predict
+
+    interpreter = load_interpreter(path, device)
+    if interpreter.config.generator_sha256 != generator_sha256:
         raise AssetganError(
-            f"--interpreter {path}: the interpreter stage is not available in this install "
-            f"({error}); use --method coreset or random"
-        ) from None
-    raise AssetganError("--interpreter: JS scoring is not wired up yet; use --method coreset")
+            f"{path}: this interpreter was trained on another generator (sha256 "
+            f"{interpreter.config.generator_sha256[:12]}..., --generator has "
+            f"{generator_sha256[:12]}...); train it on this generator's annotations"
+        )
+
+    def scores(ws: torch.Tensor) -> np.ndarray:
+        values = []
+        for start in range(0, ws.shape[0], batch):
+            prediction = predict(interpreter, generator, ws[start : start + batch])
+            values += [image_score(js) for js in prediction.uncertainty]
+        return np.asarray(values, dtype=np.float64)
+
+    return scores

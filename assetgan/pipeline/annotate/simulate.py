@@ -43,10 +43,11 @@ PREDICTORS: dict[str, str] = {}
 class SimulateConfig:
     """How the simulated annotator draws."""
 
-    vertex_noise: float = 0.5  # px, std of the Gaussian jitter of every polygon vertex
-    simplify: float = 0.75  # px, Douglas-Peucker tolerance (a person clicks fewer vertices)
+    vertex_noise: float = 0.25  # px, std of the jitter of every polygon vertex (docs/annotate.md)
+    simplify: float = 0.5  # px, Douglas-Peucker tolerance (a person clicks fewer vertices)
     min_area: int = 2  # regions with fewer pixels are not drawn (a person skips specks)
-    keypoint_noise: float = 0.5  # px, std of the keypoint jitter
+    keypoint_noise: float = 0.5  # px, std of the keypoint jitter (keypoints are placed less
+    # precisely than edges: there is no boundary to snap to)
     seed: int = 0  # seeds the jitter
     rule: RasterRule = RasterRule.centre  # rasterisation on import (raster.py)
 
