@@ -45,10 +45,10 @@ def _tiny_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
     return generator
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Run torch on one thread for the test (restored after): on the shared 2-core machine two
-    threads competing with other jobs made the inversion tests 5x slower."""
+    """Run torch on one thread (restored after each test): on the shared 2-core machine two
+    threads competing with other jobs made the generator-bound tests 5x slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -355,7 +355,7 @@ def test_png_mask_import_and_errors(export_dir, tmp_path):
 # ---- HandsOff inversion -------------------------------------------------------------------------
 
 
-def test_inversion_reduces_error_on_images_of_the_same_generator(one_thread):
+def test_inversion_reduces_error_on_images_of_the_same_generator():
     from assetgan.pipeline.annotate.invert import InvertConfig, invert
     from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
@@ -399,7 +399,7 @@ def _fake_split(root: Path, generator: Generator, count: int) -> Path:
     return root
 
 
-def test_cli_invert_writes_an_inverted_annotation_set(tmp_path, generator_path, one_thread):
+def test_cli_invert_writes_an_inverted_annotation_set(tmp_path, generator_path):
     split = _fake_split(tmp_path / "split", load_generator(generator_path), 3)
     args = ["annotate", "invert", "-g", str(generator_path), "--images", str(split), "--n", "2"]
     result = runner.invoke(
