@@ -28,6 +28,7 @@ from assetgan.pipeline.interpreter.features import (
     NativeFeatureStore,
     bilinear_source,
     materialise,
+    upsample_rows,
 )
 from assetgan.pipeline.interpreter.model import (
     PixelEnsemble,
@@ -89,6 +90,30 @@ def test_bilinear_source_is_pytorch_interpolate():
         ours = line[0, 0, 0, i0] * (1 - lam) + line[0, 0, 0, i1] * lam
         theirs = F.interpolate(line, size=(1, out_size), mode="bilinear", align_corners=False)
         torch.testing.assert_close(ours, theirs[0, 0, 0], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("res", [1, 2, 4, 8])
+def test_upsample_rows_is_pytorch_interpolate(res):
+    maps = torch.randn(2, 3, res, res)
+    expected = F.interpolate(maps, size=(16, 16), mode="bilinear", align_corners=False)
+    rows = torch.tensor([0, 5, 6, 15])
+    torch.testing.assert_close(
+        upsample_rows(maps, 16, rows), expected[:, :, rows], rtol=0, atol=1e-6
+    )
+
+
+def test_folded_channels_first_head_equals_training_head_in_eval_mode():
+    ensemble = _randomise_eval(
+        PixelEnsemble(3, 7, 5, generator=torch.Generator().manual_seed(0)), 1
+    )
+    with torch.no_grad():
+        ensemble.w2.mul_(20)
+        ensemble.w3.mul_(20)
+    h1 = torch.randn(3, 11, ensemble.hidden[0])  # [N, P, h1]
+    expected = ensemble.head(h1)  # [N, P, K]
+    fast = ensemble.head_channels_first(h1.transpose(1, 2).clone())  # [N, K, P]
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(fast.transpose(1, 2), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("config", [TINY, TINY_CROP], ids=["square", "crop_rows"])

@@ -121,19 +121,51 @@ class TapGeometry:
 
 
 def materialise(geometry: TapGeometry, features: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Reference: [B, C, H, W] = crop(concat(interpolate(map, R, bilinear))). Memory-hungry."""
+    """Reference: [B, C, H, W] = crop(concat(interpolate(map, R, bilinear))). Memory-hungry.
+
+    Filled tap by tap into one preallocated tensor (the released code concatenates a list, which
+    needs about twice the memory; same numbers).
+    """
     geometry.check_features(features)
-    upsampled = [
-        F.interpolate(
-            features[t.name].float(),
+    height, width = geometry.image_size
+    first = features[geometry.taps[0].name]
+    dense = torch.empty(first.shape[0], geometry.channels, height, width, device=first.device)
+    start = 0
+    for tap in geometry.taps:
+        upsampled = F.interpolate(
+            features[tap.name].float(),
             size=(geometry.canvas, geometry.canvas),
             mode="bilinear",
             align_corners=False,
         )
-        for t in geometry.taps
-    ]
-    height = geometry.image_size[0]
-    return torch.cat(upsampled, dim=1)[:, :, geometry.top : geometry.top + height]
+        dense[:, start : start + tap.channels] = upsampled[
+            :, :, geometry.top : geometry.top + height
+        ]
+        start += tap.channels
+        del upsampled
+    return dense
+
+
+def add_upsampled_columns(total: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    """total [..., R] += bilinear (align_corners=False) up-sampling of band [..., r] along the
+    last axis, in place, for an integer factor f = R / r. Returns total.
+
+    Output column f * q + t reads source q - 1 + (t + 0.5) / f + 0.5 for t < f / 2 and
+    q + (t + 0.5) / f - 0.5 otherwise, with edges clamped (= replicate padding): the same
+    weights as `bilinear_source`, applied as strided in-place adds instead of a gather.
+    """
+    res, canvas = band.shape[-1], total.shape[-1]
+    factor = canvas // res
+    if factor == 1:
+        return total.add_(band)
+    half = factor // 2
+    steps = (torch.arange(factor, dtype=torch.float32, device=band.device) + 0.5) / factor
+    padded = torch.cat([band[..., :1], band, band[..., -1:]], dim=-1)  # [..., r + 2]
+    left, centre, right = (padded[..., k : k + res, None] for k in range(3))
+    grid = total.view(total.shape[:-1] + (res, factor))
+    grid[..., :half].add_(left).addcmul_(centre - left, steps[:half] + 0.5)
+    grid[..., half:].add_(centre).addcmul_(right - centre, steps[half:] - 0.5)
+    return total
 
 
 def upsample_rows(
@@ -142,15 +174,26 @@ def upsample_rows(
     canvas_rows: torch.Tensor,  # [h] int64 canvas rows wanted
 ) -> torch.Tensor:
     """[B, K, h, R]: rows `canvas_rows` of the bilinear (align_corners=False) up-sampling."""
+    batch, channels, res, _ = maps.shape
+    total = maps.new_zeros(batch, channels, canvas_rows.numel(), canvas)
+    return add_upsampled_rows(total, maps, 0, canvas, canvas_rows)
+
+
+def add_upsampled_rows(
+    total: torch.Tensor,  # [B, K, h, R] accumulator
+    maps: torch.Tensor,  # [B, K, hi - lo, r]: rows lo..hi-1 of a native map
+    lo: int,  # first native row held in `maps`
+    canvas: int,  # R
+    canvas_rows: torch.Tensor,  # [h] int64 canvas rows of `total`
+) -> torch.Tensor:
+    """total += rows `canvas_rows` of the up-sampled map, in place (two-stage, separable)."""
     res = maps.shape[-1]
-    if res == canvas:
-        return maps.index_select(2, canvas_rows.to(maps.device))
     r0, r1, ry = (t.to(maps.device) for t in bilinear_source(canvas_rows, canvas, res))
-    cols = torch.arange(canvas)
-    c0, c1, cx = (t.to(maps.device) for t in bilinear_source(cols, canvas, res))
+    if res == canvas:
+        return total.add_(maps.index_select(2, r0 - lo))
     ry = ry.view(1, 1, -1, 1)
-    band = maps.index_select(2, r0) * (1 - ry) + maps.index_select(2, r1) * ry  # [B, K, h, r]
-    return band.index_select(3, c0) * (1 - cx) + band.index_select(3, c1) * cx
+    band = torch.lerp(maps.index_select(2, r0 - lo), maps.index_select(2, r1 - lo), ry)
+    return add_upsampled_columns(total, band)  # band: [B, K, h, r]
 
 
 class NativeFeatureStore:

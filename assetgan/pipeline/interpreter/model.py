@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from assetgan.pipeline.interpreter.features import TapGeometry, materialise, upsample_rows
+from assetgan.pipeline.interpreter.features import TapGeometry, add_upsampled_rows, materialise
 
 BN_EPS = 1e-5  # BatchNorm1d defaults
 BN_MOMENTUM = 0.1
@@ -101,6 +101,29 @@ class PixelEnsemble(nn.Module):
             )
         return self.head(torch.baddbmm(self.b1.unsqueeze(1), features, self.w1))
 
+    @torch.no_grad()
+    def folded_head(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Eval-mode layers 2 and 3 with BatchNorm folded in, transposed for channels-first use:
+        (w2 [N, h2, h1], b2 [N, h2], w3 [N, K, h2], b3 [N, K])."""
+        weights = []
+        for bn, w, b in ((self.bn1, self.w2, self.b2), (self.bn2, self.w3, self.b3)):
+            scale = bn.weight * torch.rsqrt(bn.running_var + BN_EPS)  # [N, F]
+            shift = bn.bias - bn.running_mean * scale
+            weights.append((w * scale.unsqueeze(2)).transpose(1, 2).contiguous())
+            weights.append(b + torch.einsum("nf,nfo->no", shift, w))
+        return tuple(weights)
+
+    @torch.no_grad()
+    def head_channels_first(
+        self,
+        h1: torch.Tensor,  # [..., N, h1, P] first-layer pre-activations (overwritten by ReLU)
+        folded: tuple[torch.Tensor, ...] | None = None,  # folded_head(), to reuse across calls
+    ) -> torch.Tensor:
+        """Eval-mode `head` on channels-first pixels: [..., N, h1, P] -> [..., N, K, P]."""
+        w2, b2, w3, b3 = folded if folded is not None else self.folded_head()
+        x = torch.matmul(w2, torch.relu_(h1)).add_(b2.unsqueeze(-1))
+        return torch.matmul(w3, torch.relu_(x)).add_(b3.unsqueeze(-1))
+
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
         """Copies of member `member`'s slice of every parameter and buffer."""
         return {k: v[member].detach().clone() for k, v in self.state_dict().items()}
@@ -130,26 +153,42 @@ def forward_maps(
     geometry.check_features(features)
     height, width = geometry.image_size
     w1 = torch.cat([e.w1.permute(0, 2, 1).reshape(-1, e.in_features) for e in ensembles])
-    b1 = torch.cat([e.b1.reshape(-1) for e in ensembles])  # [sum N * h1]
-    projections = []  # [(B, P, r, r)] per resolution
-    for _res, names, lo, hi in geometry.resolution_groups():
-        maps = geometry.stack_resolution(features, names).float()  # [B, C_r, r, r]
-        projections.append(torch.einsum("pc,bchw->bphw", w1[:, lo:hi], maps))
+    b1 = torch.cat([e.b1.reshape(-1) for e in ensembles])  # [P = sum N * h1]
     batch = next(iter(features.values())).shape[0]
+    folded = [e.folded_head() for e in ensembles]
+    native, projections = None, []  # full-resolution maps; (lo, [B, P, hi - lo, r]) per lower r
+    for res, names, start, stop in geometry.resolution_groups():
+        maps = geometry.stack_resolution(features, names).float()  # [B, C_r, r, r]
+        if res == geometry.canvas:
+            native = (maps, w1[:, start:stop])  # projected band by band below
+            continue
+        lo, hi = geometry.native_rows(res)
+        rows = maps[:, :, lo:hi].reshape(batch, stop - start, -1)  # [B, C_r, (hi - lo) * r]
+        projected = torch.matmul(w1[:, start:stop], rows).view(batch, -1, hi - lo, res)
+        projections.append((lo, projected))
     for row0, row1 in _row_bands(height, band_rows):
         canvas_rows = torch.arange(row0, row1) + geometry.top
-        total = b1.view(1, -1, 1, 1).expand(batch, -1, row1 - row0, width).clone()
-        for proj in projections:
-            total += upsample_rows(proj, geometry.canvas, canvas_rows)
+        top = geometry.top
+        if native is None:
+            total = b1.view(1, -1, 1, 1).expand(batch, -1, row1 - row0, width).contiguous()
+        else:
+            maps, w1_native = native
+            band = maps[:, :, top + row0 : top + row1].reshape(batch, maps.shape[1], -1)
+            total = torch.baddbmm(
+                b1.view(1, -1, 1).expand(batch, -1, 1),
+                w1_native.unsqueeze(0).expand(batch, -1, -1),
+                band,
+            ).view(batch, -1, row1 - row0, width)
+        for lo, projected in projections:
+            add_upsampled_rows(total, projected, lo, geometry.canvas, canvas_rows)
         outputs, offset = [], 0
-        for ens in ensembles:
+        for ens, fold in zip(ensembles, folded, strict=True):
             size = ens.members * ens.hidden[0]
-            h1 = total[:, offset : offset + size]  # [B, N * h1, h, W]
+            h1 = total[:, offset : offset + size].reshape(batch, ens.members, ens.hidden[0], -1)
             offset += size
-            h1 = h1.reshape(batch, ens.members, ens.hidden[0], -1).permute(1, 0, 3, 2)
-            out = ens.head(h1.reshape(ens.members, -1, ens.hidden[0]))  # [N, B*h*W, K]
-            out = out.view(ens.members, batch, row1 - row0, width, ens.outputs)
-            outputs.append(out.permute(0, 1, 4, 2, 3))
+            out = ens.head_channels_first(h1, fold)  # [B, N, K, h * W]
+            out = out.view(batch, ens.members, ens.outputs, row1 - row0, width)
+            outputs.append(out.transpose(0, 1))
         yield row0, row1, outputs
 
 
@@ -158,18 +197,26 @@ def forward_maps_materialised(
     ensembles: list[PixelEnsemble],
     geometry: TapGeometry,
     features: dict[str, torch.Tensor],
-    pixel_chunk: int = 65536,  # pixels per MLP call
+    band_rows: int = 32,  # image rows per MLP call
 ) -> list[torch.Tensor]:
-    """Reference (the released code's algorithm), eval mode: [N, B, K_e, H, W] per ensemble."""
+    """Reference (the released code's algorithm), eval mode: [N, B, K_e, H, W] per ensemble.
+
+    Every pixel's up-sampled, concatenated feature vector is materialised ([B, C, H, W]), then
+    each ensemble's MLPs run on it; the first layers of all members are one matmul per band.
+    """
     dense = materialise(geometry, features)  # [B, C, H, W]
     batch, channels, height, width = dense.shape
-    pixels = dense.permute(0, 2, 3, 1).reshape(-1, channels)  # [B*H*W, C]
-    results = []
-    for ens in ensembles:
-        chunks = []
-        for start in range(0, pixels.shape[0], pixel_chunk):
-            block = pixels[start : start + pixel_chunk]
-            chunks.append(ens(block.unsqueeze(0).expand(ens.members, -1, -1)))
-        out = torch.cat(chunks, dim=1).view(ens.members, batch, height, width, ens.outputs)
-        results.append(out.permute(0, 1, 4, 2, 3))
+    results = [
+        torch.empty(e.members, batch, e.outputs, height, width, device=dense.device)
+        for e in ensembles
+    ]
+    w1s = [e.w1.transpose(1, 2).reshape(-1, channels) for e in ensembles]  # [N * h1, C]
+    folded = [e.folded_head() for e in ensembles]
+    for b in range(batch):
+        for row0, row1 in _row_bands(height, band_rows):
+            pixels = dense[b, :, row0:row1].reshape(channels, -1)  # [C, P] (a view)
+            for ens, w1, fold, result in zip(ensembles, w1s, folded, results, strict=True):
+                h1 = torch.addmm(ens.b1.reshape(-1, 1), w1, pixels)  # [N * h1, P]
+                out = ens.head_channels_first(h1.view(ens.members, ens.hidden[0], -1), fold)
+                result[:, b, :, row0:row1] = out.view(ens.members, ens.outputs, row1 - row0, width)
     return results

@@ -293,6 +293,8 @@ def train(
     if callback is not None:
         callback({"stage": "features", "images": len(annotations.samples)})
     extract_features(generator, ws, store)
+    if callback is not None:
+        callback({"stage": "training", "feature_bytes": store.nbytes()})
     seed_gen = torch.Generator().manual_seed(config.seed)
     summary: dict[str, Any] = {"images": len(annotations.samples), "feature_bytes": store.nbytes()}
     # ---- parts ------------------------------------------------------------------------------
