@@ -260,6 +260,14 @@ def test_labelme_unreadable_files_and_size_mismatch_with_the_export(export_dir, 
     )
 
 
+def test_labelme_image_path_through_a_symlink_out_of_the_folder(export_dir, tmp_path):
+    outside = tmp_path / "elsewhere.png"
+    Image.new("RGB", (16, 16)).save(outside)
+    (export_dir / "images" / "link.png").symlink_to(outside)
+    path = _labelme_file(export_dir, "seed000005", [_shape("door", SQUARE)], imagePath="link.png")
+    _expect_error(_import(export_dir, tmp_path / "set"), str(path), "outside the annotation folder")
+
+
 # ---- COCO and PNG masks -------------------------------------------------------------------------
 
 
