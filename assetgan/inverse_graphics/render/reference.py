@@ -21,13 +21,25 @@ def _dense_weights(face_clip: torch.Tensor, point: torch.Tensor) -> torch.Tensor
     return torch.stack([l0, l1, l2], dim=-1)
 
 
+def _row_points(height: int, width: int, rows, device, dtype) -> tuple[torch.Tensor, int]:
+    """Pixel centres [P, 2] of rows[0]:rows[1] (all rows if None) and the number of rows."""
+    centres = pixel_centres_ndc(height, width, device, dtype)
+    if rows is not None:
+        centres = centres[rows[0] : rows[1]]
+    return centres.reshape(-1, 2), centres.shape[0]
+
+
 def rasterize_dense(
-    pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]
+    pos: torch.Tensor,
+    tri: torch.Tensor,
+    resolution: tuple[int, int],
+    rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
-    """Brute-force rasterize with the same output contract as torch_backend.rasterize."""
+    """Brute-force rasterize with the same output contract as torch_backend.rasterize.
+    rows = (first, end) restricts the output to those image rows ([B, end - first, W, 4])."""
     height, width = resolution
     tri = tri.long()
-    points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
+    points, height = _row_points(height, width, rows, pos.device, pos.dtype)
     out = []
     for b in range(pos.shape[0]):
         face_clip = pos[b][tri]  # [T, 3, 4]
@@ -89,7 +101,12 @@ def soft_silhouette_dense(
 
 
 def softras_silhouette_dense(
-    pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int], *, sigma: float = 1e-4
+    pos: torch.Tensor,
+    tri: torch.Tensor,
+    resolution: tuple[int, int],
+    *,
+    sigma: float = 1e-4,
+    rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """SoftRas silhouette, all pixel-face pairs: 1 - prod_j (1 - sigmoid(sign_j * d_j^2 / sigma)).
 
@@ -97,7 +114,7 @@ def softras_silhouette_dense(
     """
     height, width = resolution
     tri = tri.long()
-    points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
+    points, height = _row_points(height, width, rows, pos.device, pos.dtype)
     out = []
     for b in range(pos.shape[0]):
         face_clip = pos[b][tri]
