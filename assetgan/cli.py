@@ -5,6 +5,7 @@ from __future__ import annotations
 from assetgan.cli_app import App
 from assetgan.commands import annotate as annotate_commands
 from assetgan.commands import dataset as dataset_commands
+from assetgan.commands import gan as gan_commands
 from assetgan.commands import interpreter as interpreter_commands
 from assetgan.commands import render as render_commands
 from assetgan.commands import world as world_commands
@@ -21,6 +22,7 @@ def main() -> None:
 
 app.command("render")(render_commands.render)
 app.add_typer(world_commands.app, name="world")
+app.add_typer(gan_commands.app, name="gan")
 app.add_typer(annotate_commands.app, name="annotate")
 app.add_typer(interpreter_commands.app, name="interpreter")
 app.add_typer(dataset_commands.app, name="dataset")

@@ -1,0 +1,281 @@
+"""`assetgan gan ...`: train, sample, inspect and export StyleGAN2 generators (docs/stylegan.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assetgan.cli_app import App
+from assetgan.cli_types import DeviceChoice, DeviceOpt, SeedOpt, resolve_device
+from assetgan.commands.gan_import import import_command
+from assetgan.errors import AssetganError
+from assetgan.pipeline.stylegan.train_config import Preset
+
+app = App(help="StyleGAN2: train on an image folder, sample, inspect, export, import.")
+app.command("import")(import_command)
+
+CkptOpt = Annotated[
+    Path,
+    typer.Option(
+        "--ckpt", help="Generator .safetensors, a checkpoint directory or a run directory (G_ema)."
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="torch CPU threads (default: torch's choice)."),
+]
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Image folder (DIR/images if present).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="New run directory.")] = None,
+    res: Annotated[int, typer.Option("--res", help="Training resolution (power of two).")] = 64,
+    preset: Annotated[Preset, typer.Option("--preset", help="Model + schedule preset.")] = (
+        Preset.cpu64
+    ),
+    kimg: Annotated[
+        float | None, typer.Option("--kimg", help="Total thousand real images to show.")
+    ] = None,
+    batch: Annotated[int | None, typer.Option("--batch", help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam lr of G and D.")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", help="R1 weight.")] = None,
+    pl_weight: Annotated[
+        float | None, typer.Option("--pl-weight", help="Path-length weight (0 = off).")
+    ] = None,
+    ema_kimg: Annotated[float | None, typer.Option("--ema-kimg", help="EMA half-life.")] = None,
+    snap_kimg: Annotated[
+        float | None, typer.Option("--snap-kimg", help="Checkpoint + grid + KID every K kimg.")
+    ] = None,
+    tick_kimg: Annotated[
+        float | None, typer.Option("--tick-kimg", help="metrics.jsonl line every K kimg.")
+    ] = None,
+    kid_images: Annotated[
+        int | None, typer.Option("--kid-images", help="Images for KID (0 = off).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this run directory exactly.")
+    ] = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = DeviceChoice.auto,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Train a StyleGAN2 on a folder of square PNG/JPG images.
+
+    Example: assetgan gan train --data runs/carworld/train --res 64 --out runs/gan64 --kimg 160
+
+    Resume (same data; --kimg, --data and --device may change):
+    assetgan gan train --resume runs/gan64 --kimg 200
+    """
+    from assetgan.pipeline.stylegan import run_dir as runs
+    from assetgan.pipeline.stylegan.dataset import list_images
+    from assetgan.pipeline.stylegan.train import train
+    from assetgan.pipeline.stylegan.train_config import preset_config
+
+    _set_threads(threads)
+    if resume is not None:
+        if out is not None and out.resolve() != resume.resolve():
+            raise AssetganError("--resume continues in its own run directory; omit --out")
+        config = runs.load_config(resume)
+        changes = {"out": str(resume), "device": resolve_device(device)}
+        if kimg is not None:
+            changes["total_kimg"] = kimg
+        if data is not None:
+            changes["data"] = str(data)
+        config = dataclasses.replace(config, **changes)
+    else:
+        if data is None or out is None:
+            raise AssetganError(
+                "gan train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)"
+            )
+        config = preset_config(preset, str(data), str(out), res)
+        overrides = {
+            "total_kimg": kimg,
+            "batch": batch,
+            "g_lr": lr,
+            "d_lr": lr,
+            "r1_gamma": gamma,
+            "pl_weight": pl_weight,
+            "ema_kimg": ema_kimg,
+            "snap_kimg": snap_kimg,
+            "tick_kimg": tick_kimg,
+            "kid_images": kid_images,
+        }
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        config = dataclasses.replace(config, seed=seed, device=resolve_device(device), **changes)
+    list_images(config.data)  # fail on bad --data before any progress output
+    result = _train_with_progress(train, config, resume is not None)
+    typer.echo(
+        f"trained to {result.kimg:g} kimg; checkpoint {result.checkpoint}; "
+        f"export with: assetgan gan export-generator {result.run_dir} --out G.safetensors"
+    )
+
+
+def _train_with_progress(train, config, resume: bool):
+    """Run `train` under a rich progress bar; tick lines are printed as they come."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console()
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.2f}/{task.total:g} kimg"),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("loading", total=config.total_kimg, losses="")
+
+        def report(event) -> None:
+            if event.kind == "loading":
+                bar.update(task, description=f"loading {int(event.kimg)}/{int(event.total_kimg)}")
+            elif event.kind == "iteration":
+                losses = f"G {event.stats['loss_g']:.3f} D {event.stats['loss_d']:.3f}"
+                bar.update(task, description="training", completed=event.kimg, losses=losses)
+            elif event.kind == "tick":
+                line = event.stats
+                kid = f" KID {line['kid'] * 1e3:.2f}e-3" if "kid" in line else ""
+                bar.console.print(
+                    f"kimg {line['kimg']:.1f}  G {line['loss_g']:.3f}  D {line['loss_d']:.3f}  "
+                    f"{line['sec_per_iter']:.2f} s/iter{kid}"
+                )
+            elif event.kind == "start":
+                bar.update(task, description="training", completed=event.kimg)
+
+        try:
+            return train(config, progress=report, resume=resume)
+        except KeyboardInterrupt:
+            raise AssetganError(
+                f"interrupted; continue with: assetgan gan train --resume {config.out}"
+            ) from None
+
+
+@app.command("sample")
+def sample_command(
+    ckpt: CkptOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG.")] = Path("grid.png"),
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0-15,20.")] = "0-15",
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
+    cutoff: Annotated[
+        int | None, typer.Option("--cutoff", help="Truncate only the first N ws.")
+    ] = None,
+    columns: Annotated[int | None, typer.Option("--columns", min=1, help="Grid columns.")] = None,
+    mix: Annotated[
+        bool, typer.Option("--mix", help="Style-mixing grid: rows --seeds, columns --mix-seeds.")
+    ] = False,
+    mix_seeds: Annotated[
+        str, typer.Option("--mix-seeds", help="Column seeds of the mixing grid.")
+    ] = "100-105",
+    mix_layers: Annotated[
+        str, typer.Option("--mix-layers", help="w layers taken from the columns (0-3 = coarse).")
+    ] = "0-3",
+    device: DeviceOpt = DeviceChoice.auto,
+) -> None:
+    """Write a contact sheet of generated images (deterministic per seed).
+
+    Example: assetgan gan sample --ckpt G.safetensors --seeds 0-15 --psi 0.7 --cutoff 8 --out grid.png
+    Mixing: assetgan gan sample --ckpt G.safetensors --mix --seeds 0-4 --mix-seeds 10-15 --mix-layers 0-3
+    """
+    from assetgan.pipeline.stylegan.checkpoint import load_generator
+    from assetgan.pipeline.stylegan.run_dir import resolve_generator_file
+    from assetgan.pipeline.stylegan.sampling import mixing_grid, parse_index_list, sample_grid
+
+    row_seeds = parse_index_list(seeds, "--seeds")
+    path = resolve_generator_file(ckpt)
+    generator = load_generator(path, device=resolve_device(device))
+    if mix:
+        layers = parse_index_list(mix_layers, "--mix-layers")
+        col_seeds = parse_index_list(mix_seeds, "--mix-seeds")
+        mixing_grid(generator, row_seeds, col_seeds, layers, out, psi=psi, cutoff=cutoff)
+        typer.echo(f"wrote {out} ({len(row_seeds)} x {len(col_seeds)} mixes of ws {mix_layers})")
+        return
+    sample_grid(generator, row_seeds, out, psi=psi, cutoff=cutoff, columns=columns)
+    typer.echo(f"wrote {out} ({len(row_seeds)} images from {path})")
+
+
+@app.command("info")
+def info_command(
+    ckpt: CkptOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a generator's config, parameter counts and feature taps.
+
+    Example: assetgan gan info --ckpt G.safetensors
+    """
+    from assetgan.pipeline.stylegan.checkpoint import read_generator_header
+    from assetgan.pipeline.stylegan.networks import Generator
+    from assetgan.pipeline.stylegan.run_dir import resolve_generator_file
+
+    path = resolve_generator_file(ckpt)
+    config, info = read_generator_header(path)
+    generator = Generator(config)  # shapes only; the weights are not needed for counts and taps
+    counts = {
+        name: sum(p.numel() for p in getattr(generator, name).parameters())
+        for name in ("mapping", "synthesis")
+    }
+    taps = generator.synthesis.feature_taps()
+    summary = {
+        "checkpoint": str(path),
+        "config": config.to_dict(),
+        "info": info,
+        "num_ws": config.num_ws,
+        "image_shape": list(config.image_shape),
+        "parameters": {**counts, "total": sum(counts.values())},
+        "feature_taps": [dataclasses.asdict(t) for t in taps],
+        "feature_channels": sum(t.channels for t in taps),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"checkpoint   {path}")
+    typer.echo(f"resolution   {config.resolution} (images {list(config.image_shape)})")
+    typer.echo(f"z/w dims     {config.z_dim}/{config.w_dim}, {config.num_ws} ws")
+    typer.echo(f"mapping      {config.mapping_layers} layers, lr x{config.mapping_lr_multiplier:g}")
+    channels = config.channels_per_resolution()
+    typer.echo("channels     " + " ".join(f"{r}:{c}" for r, c in channels.items()))
+    typer.echo(
+        f"parameters   mapping {counts['mapping']:,}  synthesis {counts['synthesis']:,}  "
+        f"total {sum(counts.values()):,}"
+    )
+    if info:
+        typer.echo(f"info         {json.dumps(info, sort_keys=True)}")
+    typer.echo(f"feature taps ({summary['feature_channels']} channels):")
+    for tap in taps:
+        typer.echo(f"  {tap.name:<12} {tap.channels:>5} ch  {tap.resolution}x{tap.resolution}")
+
+
+@app.command("export-generator")
+def export_command(
+    run: Annotated[
+        Path, typer.Argument(metavar="RUN", help="Run directory, checkpoint dir or G file.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors.")] = Path(
+        "G.safetensors"
+    ),
+    fp16: Annotated[bool, typer.Option("--fp16", help="Store float16 weights.")] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Export the trained G instead of its EMA G_ema.")
+    ] = False,
+) -> None:
+    """Write a run's G_ema as a standalone generator checkpoint (+ JSON config).
+
+    Example: assetgan gan export-generator runs/gan64 --out assets/carworld64.safetensors --fp16
+    """
+    from assetgan.pipeline.stylegan.run_dir import export_generator
+
+    path = export_generator(run, out, fp16=fp16, ema=not raw)
+    typer.echo(f"wrote {path} and {path.with_suffix('.json')}")

@@ -1,0 +1,350 @@
+"""StyleGAN2 training loop: non-saturating loss, lazy R1, optional path length, mixing, EMA.
+
+`train(config, progress, resume)` runs plainly labelled blocks (set up the run, load data, build
+networks, optimizers, resume, fixed grids, KID references, then the loop: fetch, G step,
+G regularisation, D step, D regularisation, EMA, bookkeeping, tick/snapshot). Everything random
+in iteration i derives from (config.seed, i), so a resumed run repeats the uninterrupted one
+(same CPU thread settings assumed). Library code never prints: events go to `progress`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from assetgan.errors import AssetganError
+from assetgan.pipeline.stylegan import kid as kid_metric
+from assetgan.pipeline.stylegan import run_dir as runs
+from assetgan.pipeline.stylegan.dataset import load_images
+from assetgan.pipeline.stylegan.discriminator import Discriminator
+from assetgan.pipeline.stylegan.networks import Generator
+from assetgan.pipeline.stylegan.sampling import synthesize_uint8, write_grid, z_from_seeds
+from assetgan.pipeline.stylegan.train_config import TrainConfig
+
+KID_SEED = 123  # latents of the KID samples: the same at every snapshot
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """What the loop reports to its `progress` callback."""
+
+    kind: str  # loading | start | iteration | tick | done
+    kimg: float  # thousand real images shown so far
+    total_kimg: float  # target
+    stats: dict[str, float] = field(default_factory=dict)  # last losses / the tick's metrics line
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path  # the run directory
+    checkpoint: Path  # the last checkpoint written
+    kimg: float  # kimg reached
+    last_metrics: dict[str, float]  # the last metrics.jsonl line
+
+
+def iteration_rngs(seed: int, batch_idx: int, device: torch.device) -> tuple[torch.Generator, ...]:
+    """(cpu_rng, device_rng) for one iteration, a pure function of (seed, batch_idx)."""
+    state = np.random.SeedSequence([seed, batch_idx]).generate_state(2, dtype=np.uint64)
+    cpu_rng = torch.Generator().manual_seed(int(state[0]))
+    if device.type == "cpu":
+        return cpu_rng, cpu_rng
+    return cpu_rng, torch.Generator(device=device).manual_seed(int(state[1]))
+
+
+def run_generator(
+    generator: Generator,
+    z: torch.Tensor,  # [B, z_dim]
+    mixing_prob: float,
+    cpu_rng: torch.Generator,
+    device_rng: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images [B, C, H, W] and ws [B, num_ws, w_dim], with style mixing from a second latent."""
+    ws = generator.mapping(z)
+    if mixing_prob > 0:
+        cutoff = int(torch.randint(1, ws.shape[1], (1,), generator=cpu_rng))
+        if float(torch.rand((), generator=cpu_rng)) < mixing_prob:
+            z2 = torch.randn(z.shape, generator=device_rng, device=z.device)
+            ws2 = generator.mapping(z2, update_w_avg=False)
+            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+    return generator.synthesis(ws, noise_generator=device_rng), ws
+
+
+def r1_penalty(discriminator: Discriminator, real: torch.Tensor) -> torch.Tensor:
+    """[B]: |d D(real) / d real|^2 per image (differentiable: double backward)."""
+    real = real.detach().requires_grad_(True)
+    logits = discriminator(real)
+    (grads,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grads.square().sum(dim=(1, 2, 3))
+
+
+def path_lengths(images: torch.Tensor, ws: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """[B]: |J_w^T y| for random image-space y (StyleGAN2's path length)."""
+    noise = torch.randn(images.shape, generator=rng, device=images.device)
+    noise = noise / math.sqrt(images.shape[2] * images.shape[3])
+    (grads,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    return grads.square().sum(dim=2).mean(dim=1).sqrt()
+
+
+def make_optimizer(
+    module: torch.nn.Module, lr: float, betas: tuple[float, float], reg_interval: int | None
+) -> torch.optim.Adam:
+    """Adam; with lazy regularisation every k steps, lr and betas are scaled by k / (k + 1)."""
+    ratio = 1.0 if reg_interval is None else reg_interval / (reg_interval + 1)
+    return torch.optim.Adam(
+        module.parameters(), lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8
+    )
+
+
+def _step(module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    for param in module.parameters():
+        if param.grad is not None:
+            torch.nan_to_num(param.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=param.grad)
+    optimizer.step()
+
+
+@torch.no_grad()
+def update_ema(generator: Generator, generator_ema: Generator, beta: float) -> None:
+    for p_ema, p in zip(generator_ema.parameters(), generator.parameters(), strict=True):
+        p_ema.copy_(p.lerp(p_ema, beta))
+    for b_ema, b in zip(generator_ema.buffers(), generator.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def _kid_sampler(generator: Generator, device: torch.device) -> Callable:
+    def sample(count: int, rng: torch.Generator) -> torch.Tensor:
+        z = torch.randn(count, generator.z_dim, generator=rng, device=device)
+        return generator(z, noise_generator=rng)
+
+    return sample
+
+
+def train(
+    config: TrainConfig,
+    progress: Callable[[TrainEvent], None] | None = None,
+    resume: bool = False,  # continue RUN_DIR (config.out) from its latest checkpoint
+) -> TrainResult:
+    """Train G/D per `config`; returns where the run ended. Resuming needs the same data."""
+    report = progress or (lambda event: None)
+    device = torch.device(config.device)
+    total_nimg = round(config.total_kimg * 1000)
+
+    # Set up the run directory.
+    run_dir = Path(config.out)
+    checkpoint = runs.latest_checkpoint(run_dir)
+    if resume and checkpoint is None:
+        raise AssetganError(f"{run_dir}: no checkpoint to resume from")
+    if not resume and (checkpoint is not None or (run_dir / runs.METRICS_NAME).exists()):
+        raise AssetganError(
+            f"{run_dir}: already holds a training run; resume it with --resume or pick a new --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.save_config(run_dir, config)
+
+    # Load the training images (uint8, in memory).
+    res = config.generator.resolution
+    images = load_images(
+        config.data, res, lambda done, total: report(TrainEvent("loading", done, total))
+    )
+    num_images = images.shape[0]
+
+    # Build the networks (initialisation is a pure function of the seed).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator = Generator(config.generator).train().requires_grad_(False).to(device)
+        discriminator = Discriminator(config.discriminator).train().requires_grad_(False).to(device)
+    generator_ema = copy.deepcopy(generator).eval()
+
+    # Optimizers (lazy regularisation corrects lr and betas).
+    use_pl = config.pl_weight > 0
+    use_r1 = config.r1_gamma > 0
+    g_opt = make_optimizer(
+        generator, config.g_lr, config.betas, config.g_reg_interval if use_pl else None
+    )
+    d_opt = make_optimizer(
+        discriminator, config.d_lr, config.betas, config.d_reg_interval if use_r1 else None
+    )
+    optimizers = {"G": g_opt, "D": d_opt}
+
+    # Resume or start.
+    state = runs.Progress(cur_nimg=0, batch_idx=0, cur_tick=0, elapsed_sec=0.0, pl_mean=0.0)
+    if resume:
+        state = runs.read_checkpoint(
+            checkpoint, generator, generator_ema, discriminator, optimizers
+        )
+        runs.truncate_metrics(run_dir, state.cur_nimg)
+    pl_mean = torch.tensor(state.pl_mean, device=device)
+
+    # Fixed sample grid and real-image grid.
+    grid_z = z_from_seeds(list(range(config.grid_seeds)), config.generator.z_dim).to(device)
+    grid_columns = max(1, int(math.ceil(math.sqrt(config.grid_seeds * 2))))
+    samples_dir = run_dir / "samples"
+
+    def write_fakes(name: str) -> Path:
+        with torch.no_grad():
+            ws = generator_ema.mapping(grid_z)
+            fakes = synthesize_uint8(generator_ema, ws, noise_mode="const", batch=config.batch)
+        return write_grid(fakes, samples_dir / name, columns=grid_columns)
+
+    if not resume:
+        reals = images[: config.grid_seeds].permute(0, 2, 3, 1).numpy()
+        write_grid(reals, run_dir / "reals.png", columns=grid_columns)
+        write_fakes("fakes-init.png")
+
+    # KID reference features (a fixed random subset of the reals).
+    feature_net = None
+    real_features = None
+    if config.kid_images > 0 and num_images >= 2:
+        feature_net = kid_metric.RandomFeatureNet().to(device)
+        pick = torch.randperm(num_images, generator=torch.Generator().manual_seed(KID_SEED))
+        real_features = kid_metric.compute_features(
+            feature_net, images[pick[: config.kid_images]], device=device
+        )
+
+    # Training loop.
+    cur_nimg, batch_idx, cur_tick = state.cur_nimg, state.batch_idx, state.cur_tick
+    session_start = time.time()
+    tick_start_nimg = cur_nimg
+    tick_train_sec = 0.0
+    last_snap_nimg = cur_nimg
+    snap_nimg = max(1, round(config.snap_kimg * 1000))
+    tick_nimg = max(1, round(config.tick_kimg * 1000))
+    tick_stats: dict[str, list[float]] = defaultdict(list)
+    last_line: dict[str, float] = {}
+    report(TrainEvent("start", cur_nimg / 1000, config.total_kimg))
+    done = cur_nimg >= total_nimg
+    while not done:
+        iter_start = time.time()
+        cpu_rng, dev_rng = iteration_rngs(config.seed, batch_idx, device)
+
+        # Fetch a real batch (x-flip augmentation) and latents.
+        pick = torch.randint(num_images, (config.batch,), generator=cpu_rng)
+        real = images[pick].to(device).float() / 127.5 - 1  # [B, C, H, W]
+        if config.xflip:
+            flip = torch.rand(config.batch, generator=cpu_rng) < 0.5
+            real[flip.to(device)] = real[flip.to(device)].flip(3)
+        z_g = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
+        z_d = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
+
+        # G step: maximise D's logits for generated images (non-saturating loss).
+        generator.requires_grad_(True)
+        fake, _ws = run_generator(generator, z_g, config.style_mixing_prob, cpu_rng, dev_rng)
+        fake_logits = discriminator(fake)
+        loss_g = F.softplus(-fake_logits).mean()
+        _step(generator, g_opt, loss_g)
+        tick_stats["loss_g"].append(loss_g.item())
+
+        # G regularisation: lazy path-length penalty.
+        if use_pl and batch_idx % config.g_reg_interval == 0:
+            pl_batch = max(1, config.batch // config.pl_batch_shrink)
+            fake, ws = run_generator(
+                generator, z_g[:pl_batch], config.style_mixing_prob, cpu_rng, dev_rng
+            )
+            lengths = path_lengths(fake, ws, dev_rng)
+            pl_mean = pl_mean.lerp(lengths.mean().detach(), config.pl_decay)
+            penalty = (lengths - pl_mean).square()
+            loss_pl = penalty.mean() * config.pl_weight * config.g_reg_interval
+            _step(generator, g_opt, loss_pl)
+            tick_stats["pl_penalty"].append(penalty.mean().item())
+        generator.requires_grad_(False)
+
+        # D step: minimise logits of generated images, maximise those of real ones.
+        discriminator.requires_grad_(True)
+        with torch.no_grad():
+            fake, _ws = run_generator(generator, z_d, config.style_mixing_prob, cpu_rng, dev_rng)
+        fake_logits = discriminator(fake)
+        real_logits = discriminator(real)
+        loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        _step(discriminator, d_opt, loss_d)
+        tick_stats["loss_d"].append(loss_d.item())
+        tick_stats["score_real"].append(real_logits.mean().item())
+        tick_stats["score_fake"].append(fake_logits.mean().item())
+
+        # D regularisation: lazy R1 on real images.
+        if use_r1 and batch_idx % config.d_reg_interval == 0:
+            penalty = r1_penalty(discriminator, real)
+            loss_r1 = penalty.mean() * (config.r1_gamma / 2) * config.d_reg_interval
+            _step(discriminator, d_opt, loss_r1)
+            tick_stats["r1_penalty"].append(penalty.mean().item())
+        discriminator.requires_grad_(False)
+
+        # EMA generator (half-life ema_kimg, ramped up over the first images).
+        ema_nimg = config.ema_kimg * 1000
+        if config.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * config.ema_rampup)
+        update_ema(generator, generator_ema, 0.5 ** (config.batch / max(ema_nimg, 1e-8)))
+
+        # Bookkeeping.
+        cur_nimg += config.batch
+        batch_idx += 1
+        tick_train_sec += time.time() - iter_start
+        done = cur_nimg >= total_nimg
+        report(
+            TrainEvent(
+                "iteration",
+                cur_nimg / 1000,
+                config.total_kimg,
+                {"loss_g": loss_g.item(), "loss_d": loss_d.item()},
+            )
+        )
+        snap_due = done or cur_nimg // snap_nimg > last_snap_nimg // snap_nimg
+        if not (snap_due or cur_nimg >= tick_start_nimg + tick_nimg):
+            continue
+
+        # Tick: metrics line; on snapshots also a sample grid, KID and a checkpoint.
+        maintenance_start = time.time()
+        line: dict[str, float] = {
+            "tick": cur_tick,
+            "kimg": cur_nimg / 1000,
+            "batch_idx": batch_idx,
+            "sec_per_kimg": tick_train_sec / (cur_nimg - tick_start_nimg) * 1000,
+            "sec_per_iter": tick_train_sec / max(1, len(tick_stats["loss_g"])),
+            "cpu_maxrss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        }
+        line.update({k: float(np.mean(v)) for k, v in tick_stats.items() if v})
+        if snap_due:
+            write_fakes(f"fakes-{runs.kimg_tag(cur_nimg)}.png")
+            if feature_net is not None:
+                fake_features = kid_metric.generator_features(
+                    feature_net,
+                    _kid_sampler(generator_ema, device),
+                    config.kid_images,
+                    seed=KID_SEED,
+                    device=device,
+                )
+                line["kid"], line["kid_std"] = kid_metric.kid(real_features, fake_features)
+        elapsed = state.elapsed_sec + time.time() - session_start
+        line["total_sec"] = elapsed
+        line["maintenance_sec"] = time.time() - maintenance_start
+        runs.append_metrics(run_dir, line)
+        if snap_due:
+            counters = runs.Progress(cur_nimg, batch_idx, cur_tick + 1, elapsed, float(pl_mean))
+            checkpoint = runs.write_checkpoint(
+                run_dir,
+                counters,
+                generator,
+                generator_ema,
+                discriminator,
+                optimizers,
+                config.keep_checkpoints,
+            )
+            last_snap_nimg = cur_nimg
+        report(TrainEvent("tick", cur_nimg / 1000, config.total_kimg, line))
+        last_line = line
+        cur_tick += 1
+        tick_stats = defaultdict(list)
+        tick_start_nimg, tick_train_sec = cur_nimg, 0.0
+
+    report(TrainEvent("done", cur_nimg / 1000, config.total_kimg, last_line))
+    return TrainResult(run_dir, checkpoint, cur_nimg / 1000, last_line)

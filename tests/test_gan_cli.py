@@ -1,0 +1,133 @@
+"""`assetgan gan train|sample|info|export-generator` via CliRunner, including bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from stylegan_fixtures import tiny_train_config, write_shape_folder
+from typer.testing import CliRunner
+
+from assetgan.cli import app
+from assetgan.pipeline.stylegan import run_dir as runs
+from assetgan.pipeline.stylegan.checkpoint import load_generator, save_generator
+from assetgan.pipeline.stylegan.config import GeneratorConfig
+from assetgan.pipeline.stylegan.networks import Generator
+
+runner = CliRunner()
+TINY = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channels=(16, 8, 8))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def generator_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("g") / "G.safetensors"
+    return save_generator(Generator(TINY), path, info={"source": "test"})
+
+
+def test_gan_train_and_resume(tmp_path):
+    data = write_shape_folder(tmp_path / "shapes", count=12, size=16)
+    out = tmp_path / "run"
+    args = ["gan", "train", "--data", str(data), "--out", str(out), "--res", "16"]
+    args += ["--kimg", "0.016", "--batch", "8", "--snap-kimg", "0.008", "--kid-images", "12"]
+    args += ["--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "trained to 0.016 kimg" in result.output
+    config = runs.load_config(out)
+    assert config.preset == "cpu64" and config.generator.channels_per_resolution()[16] == 64
+    lines = runs.read_metrics(out)
+    assert lines[-1]["kimg"] == 0.016 and "kid" in lines[-1]
+    result = runner.invoke(app, ["gan", "train", "--resume", str(out), "--kimg", "0.024"])
+    assert result.exit_code == 0, result.output
+    assert runs.read_metrics(out)[-1]["batch_idx"] == 3
+
+
+def test_gan_train_bad_input(tmp_path):
+    result = runner.invoke(
+        app, ["gan", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error:") and "no such directory" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["gan", "train", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "needs --data" in result.output
+    result = runner.invoke(app, ["gan", "train", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "not a training run directory" in result.output
+
+
+def test_gan_sample_grid_and_mixing(tmp_path, generator_file):
+    out = tmp_path / "grid.png"
+    args = ["gan", "sample", "--ckpt", str(generator_file), "--seeds", "0-5", "--psi", "0.7"]
+    result = runner.invoke(app, [*args, "--cutoff", "2", "--columns", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (32, 48, 3)
+    again = tmp_path / "again.png"
+    runner.invoke(app, [*args, "--cutoff", "2", "--columns", "3", "--out", str(again)])
+    assert np.array_equal(grid, np.asarray(Image.open(again)))  # deterministic per seed
+    mix = tmp_path / "mix.png"
+    mix_args = ["gan", "sample", "--ckpt", str(generator_file), "--mix", "--seeds", "0-1"]
+    result = runner.invoke(
+        app, [*mix_args, "--mix-seeds", "5-7", "--mix-layers", "0-1", "--out", str(mix)]
+    )
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(mix)).shape == (3 * 16, 4 * 16, 3)
+
+
+def test_gan_sample_bad_input(tmp_path, generator_file):
+    result = runner.invoke(app, ["gan", "sample", "--ckpt", str(tmp_path / "missing.safetensors")])
+    assert result.exit_code == 1 and "no such checkpoint" in result.output
+    result = runner.invoke(app, ["gan", "sample", "--ckpt", str(generator_file), "--seeds", "x"])
+    assert result.exit_code == 1 and "--seeds: cannot parse" in result.output
+    result = runner.invoke(
+        app, ["gan", "sample", "--ckpt", str(generator_file), "--mix", "--mix-layers", "9"]
+    )
+    assert result.exit_code == 1 and "outside 0..5" in result.output
+
+
+def test_gan_info(generator_file, tmp_path):
+    result = runner.invoke(app, ["gan", "info", "--ckpt", str(generator_file)])
+    assert result.exit_code == 0, result.output
+    assert "6 ws" in result.output and "b16.conv1" in result.output
+    assert "feature taps (64 channels)" in result.output  # 16 + 16 + 8 + 8 + 8 + 8
+    result = runner.invoke(app, ["gan", "info", "--ckpt", str(generator_file), "--json"])
+    summary = json.loads(result.output)
+    expected = sum(p.numel() for p in Generator(TINY).parameters())
+    assert summary["parameters"]["total"] == expected
+    assert summary["info"] == {"source": "test"} and summary["num_ws"] == 6
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"xx")
+    result = runner.invoke(app, ["gan", "info", "--ckpt", str(bad)])
+    assert result.exit_code == 1 and "not a readable safetensors" in result.output
+
+
+def test_gan_export_generator(tmp_path):
+    data = write_shape_folder(tmp_path / "shapes", count=8, size=16)
+    config = tiny_train_config(data, tmp_path / "run", total_kimg=0.004, kid_images=0)
+    from assetgan.pipeline.stylegan.train import train
+
+    train(config)
+    out = tmp_path / "demo.safetensors"
+    result = runner.invoke(
+        app, ["gan", "export-generator", str(tmp_path / "run"), "--out", str(out), "--fp16"]
+    )
+    assert result.exit_code == 0, result.output
+    exported = load_generator(out)
+    ema = load_generator(runs.latest_checkpoint(tmp_path / "run") / "G_ema.safetensors")
+    for (name, a), b in zip(exported.state_dict().items(), ema.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b.half().float(), msg=name)
+    assert json.loads(out.with_suffix(".json").read_text())["fp16"] is True
+    result = runner.invoke(app, ["gan", "export-generator", str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no such checkpoint file or run directory" in result.output

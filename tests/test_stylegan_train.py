@@ -1,0 +1,216 @@
+"""StyleGAN2 training: data loading, optimizer details, checkpoints, exact resume, KID."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from stylegan_fixtures import shape_images, tiny_train_config, write_shape_folder
+
+from assetgan.errors import AssetganError
+from assetgan.pipeline.stylegan import run_dir as runs
+from assetgan.pipeline.stylegan.checkpoint import load_generator
+from assetgan.pipeline.stylegan.dataset import load_images
+from assetgan.pipeline.stylegan.kid import RandomFeatureNet, compute_features, kid, uint8_to_float
+from assetgan.pipeline.stylegan.train import make_optimizer, train
+from assetgan.pipeline.stylegan.train_config import TrainConfig, preset_config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save (10x on a busy 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def shapes_dir(tmp_path_factory):
+    return write_shape_folder(tmp_path_factory.mktemp("shapes"), count=24, size=16)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def test_load_images_prefers_images_subdir_and_resizes(tmp_path, shapes_dir):
+    images = load_images(shapes_dir, 16)
+    assert images.shape == (24, 3, 16, 16) and images.dtype == torch.uint8
+    first = np.asarray(Image.open(shapes_dir / "images" / "00000.png"))
+    assert np.array_equal(images[0].permute(1, 2, 0).numpy(), first)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.fromarray(shape_images(1, 32)[0]).save(flat / "a.JPG")
+    assert load_images(flat, 8).shape == (1, 3, 8, 8)
+
+
+def test_load_images_errors(tmp_path):
+    with pytest.raises(AssetganError, match="no such directory"):
+        load_images(tmp_path / "missing", 16)
+    with pytest.raises(AssetganError, match="no .png/.jpg/.jpeg images"):
+        load_images(tmp_path, 16)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(AssetganError, match="broken.png: unreadable image"):
+        load_images(tmp_path, 16)
+    (tmp_path / "broken.png").unlink()
+    Image.new("RGB", (20, 16)).save(tmp_path / "wide.png")
+    with pytest.raises(AssetganError, match="wide.png: image is 20x16"):
+        load_images(tmp_path, 16)
+
+
+# --- configuration and optimizer details ---------------------------------------------------
+
+
+def test_cpu64_preset_is_the_measured_compact_model():
+    config = preset_config("cpu64", "data", "out", 64)
+    assert config.generator.channels_per_resolution() == {4: 128, 8: 128, 16: 64, 32: 32, 64: 16}
+    assert config.discriminator.channels_per_resolution()[64] == 16
+    assert config.discriminator.channels_per_resolution()[4] == 128
+    assert (config.generator.z_dim, config.generator.w_dim) == (128, 128)
+    assert config.generator.mapping_layers == 4 and config.generator.num_ws == 10
+    assert (config.batch, config.g_lr, config.r1_gamma, config.d_reg_interval) == (
+        16,
+        0.0025,
+        0.05,
+        16,
+    )
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    auto = preset_config("auto", "data", "out", 64)
+    assert (auto.batch, auto.ema_kimg) == (32, 10.0)
+    assert auto.r1_gamma == pytest.approx(0.0256)
+    with pytest.raises(AssetganError, match="multiple of the minibatch-stddev"):
+        dataclasses.replace(config, batch=6)
+
+
+def test_lazy_regularisation_corrects_lr_and_betas():
+    module = torch.nn.Linear(2, 2)
+    group = make_optimizer(module, 0.0025, (0.0, 0.99), 16).param_groups[0]
+    assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    plain = make_optimizer(module, 0.0025, (0.0, 0.99), None).param_groups[0]
+    assert plain["lr"] == 0.0025 and plain["betas"] == (0.0, 0.99)
+
+
+# --- training, checkpoints, resume ---------------------------------------------------------
+
+
+def _timeless(lines):
+    drop = {"sec_per_kimg", "sec_per_iter", "total_sec", "maintenance_sec", "cpu_maxrss_gb"}
+    return [{k: v for k, v in line.items() if k not in drop} for line in lines]
+
+
+def test_train_then_resume_continues_exactly(tmp_path, shapes_dir):
+    events = []
+    straight = tiny_train_config(shapes_dir, tmp_path / "straight")
+    result = train(straight, progress=events.append)
+    assert result.kimg == pytest.approx(0.016)
+    lines = runs.read_metrics(result.run_dir)
+    assert [line["kimg"] for line in lines] == [0.004, 0.008, 0.012, 0.016]
+    assert "kid" in lines[1] and "kid" not in lines[0] and np.isfinite(lines[3]["kid"])
+    assert {"loss_g", "loss_d", "r1_penalty", "pl_penalty", "score_real"} <= set(lines[0])
+    assert [e.kind for e in events if e.kind not in ("iteration", "loading")] == [
+        "start",
+        "tick",
+        "tick",
+        "tick",
+        "tick",
+        "done",
+    ]
+    ckpt = runs.latest_checkpoint(result.run_dir)
+    assert ckpt == result.checkpoint and ckpt.name == "kimg00000.016"
+    assert len(list((ckpt.parent).glob("kimg*"))) == 2  # 0.008 and 0.016 (keep 3)
+    fakes = sorted((result.run_dir / "samples").glob("fakes-*.png"))
+    assert [p.name for p in fakes][-1] == "fakes-kimg00000.016.png"
+    init = np.asarray(Image.open(result.run_dir / "samples" / "fakes-init.png"), dtype=float)
+    final = np.asarray(Image.open(fakes[-1]), dtype=float)
+    assert np.abs(init - final).mean() > 1.0  # the samples moved
+
+    # Train half-way, then resume to the end: identical weights, optimizer state and logs.
+    halves = tmp_path / "halves"
+    train(dataclasses.replace(straight, out=str(halves), total_kimg=0.008))
+    with pytest.raises(AssetganError, match="already holds a training run"):
+        train(dataclasses.replace(straight, out=str(halves)))
+    resumed_config = dataclasses.replace(runs.load_config(halves), total_kimg=0.016)
+    resumed = train(resumed_config, resume=True)
+    record = json.loads((resumed.checkpoint / "progress.json").read_text())
+    assert (record["batch_idx"], record["cur_nimg"], record["cur_tick"]) == (4, 16, 4)
+    for name in ("G", "G_ema", "D", "optim"):
+        a = runs.load_tensors(ckpt / f"{name}.safetensors")[0]
+        b = runs.load_tensors(resumed.checkpoint / f"{name}.safetensors")[0]
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name}:{key}")
+    assert _timeless(runs.read_metrics(halves)) == _timeless(lines)
+
+
+def test_resume_without_checkpoint_and_export(tmp_path, shapes_dir):
+    with pytest.raises(AssetganError, match="no checkpoint to resume from"):
+        train(tiny_train_config(shapes_dir, tmp_path / "empty"), resume=True)
+    config = tiny_train_config(shapes_dir, tmp_path / "run", total_kimg=0.004, kid_images=0)
+    result = train(config)
+    exported = runs.export_generator(result.run_dir, tmp_path / "G.safetensors", fp16=True)
+    generator = load_generator(exported)
+    assert generator.config == config.generator
+    assert (tmp_path / "G.json").is_file()
+    with pytest.raises(AssetganError, match="holds no checkpoint"):
+        runs.resolve_generator_file(tmp_path)
+
+
+# --- KID -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kid_sets():
+    net = RandomFeatureNet(input_size=32)  # the default 64 is 4x slower; the test needs no more
+    real_a = uint8_to_float(shape_images(200, 32, seed=1))
+    real_b = uint8_to_float(shape_images(200, 32, seed=2))
+    return net, compute_features(net, real_a), real_b
+
+
+def test_kid_real_vs_real_is_near_zero_and_noise_is_far(kid_sets):
+    net, feats_a, real_b = kid_sets
+    same, same_std = kid(
+        feats_a, compute_features(net, real_b), num_subsets=20, max_subset_size=150
+    )
+    noise = torch.rand(200, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    far, _ = kid(feats_a, compute_features(net, noise), num_subsets=20, max_subset_size=150)
+    assert abs(same) < 5e-3 * far and abs(same) < 4 * same_std + 1e-4
+    assert far > 0.05
+
+
+def test_kid_grows_with_degradation(kid_sets):
+    net, feats_a, real_b = kid_sets
+    noise = torch.randn(real_b.shape, generator=torch.Generator().manual_seed(1))
+    values = []
+    for sigma in (0.0, 0.1, 0.3):
+        degraded = (real_b[:120] + sigma * noise[:120]).clamp(-1, 1)
+        values.append(kid(feats_a, compute_features(net, degraded), 20, 100)[0])
+    assert values[0] < values[1] < values[2]
+
+
+def test_feature_net_is_a_pure_function_of_its_seed():
+    images = uint8_to_float(shape_images(4, 64, seed=3))
+    torch.testing.assert_close(RandomFeatureNet()(images), RandomFeatureNet()(images))
+    assert not torch.allclose(RandomFeatureNet(seed=1)(images), RandomFeatureNet()(images))
+    assert RandomFeatureNet()(images).shape == (4, RandomFeatureNet().feature_dim)
+
+
+def test_kid_matches_per_subset_formula():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((60, 8)), rng.random((50, 8)) + 0.05
+    fast, _ = kid(a, b, num_subsets=5, max_subset_size=40, seed=3)
+    draws = np.random.default_rng(3)
+    subsets = [
+        (draws.choice(60, 40, replace=False), draws.choice(50, 40, replace=False)) for _ in range(5)
+    ]
+    values = []
+    for ia, ib in subsets:
+        x, y = a[ia], b[ib]
+        kxx, kyy, kxy = ((x @ x.T / 8 + 1) ** 3, (y @ y.T / 8 + 1) ** 3, (x @ y.T / 8 + 1) ** 3)
+        same = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (40 * 39)
+        values.append(same - 2 * kxy.sum() / 1600)
+    assert fast == pytest.approx(np.mean(values), rel=1e-9)
