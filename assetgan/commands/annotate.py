@@ -251,8 +251,9 @@ def simulate(
     keypoint_noise: Annotated[float, typer.Option(help="Keypoint jitter, px (std).")] = 0.5,
     device: DeviceOpt = DeviceChoice.auto,
 ) -> None:
-    """A simulated annotator: a segmenter labels N samples, its masks become noisy LabelMe
-    polygons, and those are imported like a human's.
+    """Simulated annotator: a segmenter labels N samples as noisy LabelMe polygons, then import.
+
+    The LabelMe files go to OUT/simulated and pass through `annotate import`'s LabelMe reader.
 
     Example: assetgan annotate simulate -g G.safetensors --segmenter seg.safetensors --n 16 --out ann/simulated
     """
