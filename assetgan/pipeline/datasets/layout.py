@@ -68,7 +68,7 @@ class DatasetConfig:
     drop: float = 0.1  # fraction of samples (most uncertain first) left out of coco.json
     top_fraction: float = 0.1  # image score = mean JS of this top fraction of pixels
     batch: int = 4  # latents per forward; batches are aligned to seed_start (part of identity)
-    band_rows: int = 32  # output rows per interpreter band (memory only, not identity)
+    band_rows: int | None = None  # interpreter rows per band, None = auto (part of identity)
 
     def validate(self) -> DatasetConfig:
         checks = [
@@ -80,7 +80,7 @@ class DatasetConfig:
             (0 <= self.drop < 1, f"--drop must be in [0, 1), got {self.drop}"),
             (0 < self.top_fraction <= 1, "top_fraction must be in (0, 1]"),
             (self.batch >= 1, "batch must be >= 1"),
-            (self.band_rows >= 1, "band_rows must be >= 1"),
+            (self.band_rows is None or self.band_rows >= 1, "band_rows must be >= 1"),
             (self.truncation_cutoff is None or self.truncation_cutoff >= 0, "cutoff must be >= 0"),
         ]
         for ok, message in checks:
@@ -89,10 +89,8 @@ class DatasetConfig:
         return self
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the files (band_rows only changes memory use)."""
-        data = dataclasses.asdict(self)
-        data.pop("band_rows")
-        return data
+        """The fields that determine the files (all of them: band sizes change rounding)."""
+        return dataclasses.asdict(self)
 
     @property
     def seeds(self) -> range:
@@ -168,7 +166,7 @@ def finalize(root: Path) -> dict[str, Any]:
     manifest.jsonl and coco.json. Returns a summary; requires every sample to be present."""
     root = Path(root)
     header = read_header(root)
-    config = DatasetConfig(**{**header["config"], "band_rows": 1})
+    config = DatasetConfig(**header["config"])
     missing = [s for s in config.seeds if not (root / sample_files(s)["meta"]).is_file()]
     if missing:
         raise AssetganError(

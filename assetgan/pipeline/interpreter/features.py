@@ -148,24 +148,17 @@ def materialise(geometry: TapGeometry, features: dict[str, torch.Tensor]) -> tor
 
 def add_upsampled_columns(total: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
     """total [..., R] += bilinear (align_corners=False) up-sampling of band [..., r] along the
-    last axis, in place, for an integer factor f = R / r. Returns total.
+    last axis, in place (R a multiple of r). Returns total.
 
-    Output column f * q + t reads source q - 1 + (t + 0.5) / f + 0.5 for t < f / 2 and
-    q + (t + 0.5) / f - 0.5 otherwise, with edges clamped (= replicate padding): the same
-    weights as `bilinear_source`, applied as strided in-place adds instead of a gather.
+    PyTorch's 1-D linear kernel has the same source indices and weights as `bilinear_source`
+    and is the fastest of the variants we measured on CPU (strided in-place lerps, gathers).
     """
     res, canvas = band.shape[-1], total.shape[-1]
-    factor = canvas // res
-    if factor == 1:
+    if res == canvas:
         return total.add_(band)
-    half = factor // 2
-    steps = (torch.arange(factor, dtype=torch.float32, device=band.device) + 0.5) / factor
-    padded = torch.cat([band[..., :1], band, band[..., -1:]], dim=-1)  # [..., r + 2]
-    left, centre, right = (padded[..., k : k + res, None] for k in range(3))
-    grid = total.view(total.shape[:-1] + (res, factor))
-    grid[..., :half].add_(left).addcmul_(centre - left, steps[:half] + 0.5)
-    grid[..., half:].add_(centre).addcmul_(right - centre, steps[half:] - 0.5)
-    return total
+    flat = band.reshape(1, -1, res)
+    upsampled = F.interpolate(flat, size=canvas, mode="linear", align_corners=False)
+    return total.add_(upsampled.view(total.shape))
 
 
 def upsample_rows(

@@ -23,6 +23,7 @@ from assetgan.pipeline.interpreter.features import TapGeometry, add_upsampled_ro
 
 BN_EPS = 1e-5  # BatchNorm1d defaults
 BN_MOMENTUM = 0.1
+TILE_ELEMENTS = 1 << 19  # floats per accumulation tile in forward_maps (2 MiB: stays in cache)
 
 
 def hidden_sizes(outputs: int) -> tuple[int, int]:
@@ -144,50 +145,63 @@ def forward_maps(
     ensembles: list[PixelEnsemble],  # heads sharing the input features (e.g. parts, keypoints)
     geometry: TapGeometry,
     features: dict[str, torch.Tensor],  # {tap name: [B, C_l, r, r]}
-    band_rows: int = 32,  # output rows per band (bounds memory)
+    band_rows: int | None = None,  # output rows per band, None = from TILE_ELEMENTS
+    members_per_tile: int = 1,  # members whose h1 channels are accumulated together
 ) -> Iterator[tuple[int, int, list[torch.Tensor]]]:
     """Factorised forward, eval mode: yields (row0, row1, [[N, B, K_e, h, W] per ensemble]).
 
-    All ensembles' first layers are projected together: [B, sum_e N * h1_e, r, r] per resolution.
+    Every lower resolution is projected once with the first layers of all members of all
+    ensembles ([B, sum_e N * h1_e, rows, r]). Then, per band of rows and per tile of
+    `members_per_tile` members, the full-resolution taps are projected, each lower resolution's
+    projection is up-sampled into the tile in place, and the rest of the MLP runs: the tile
+    ([B, members_per_tile * h1, band_rows, W]) stays in cache while it is summed.
     """
     geometry.check_features(features)
     height, width = geometry.image_size
+    batch = next(iter(features.values())).shape[0]
+    if band_rows is None:
+        per_row = batch * members_per_tile * max(e.hidden[0] for e in ensembles) * width
+        band_rows = max(1, min(height, TILE_ELEMENTS // per_row))
     w1 = torch.cat([e.w1.permute(0, 2, 1).reshape(-1, e.in_features) for e in ensembles])
     b1 = torch.cat([e.b1.reshape(-1) for e in ensembles])  # [P = sum N * h1]
-    batch = next(iter(features.values())).shape[0]
     folded = [e.folded_head() for e in ensembles]
     native, projections = None, []  # full-resolution maps; (lo, [B, P, hi - lo, r]) per lower r
     for res, names, start, stop in geometry.resolution_groups():
         maps = geometry.stack_resolution(features, names).float()  # [B, C_r, r, r]
         if res == geometry.canvas:
-            native = (maps, w1[:, start:stop])  # projected band by band below
+            native = (maps, w1[:, start:stop].contiguous())  # projected tile by tile below
             continue
         lo, hi = geometry.native_rows(res)
         rows = maps[:, :, lo:hi].reshape(batch, stop - start, -1)  # [B, C_r, (hi - lo) * r]
         projected = torch.matmul(w1[:, start:stop], rows).view(batch, -1, hi - lo, res)
         projections.append((lo, projected))
+    top = geometry.top
     for row0, row1 in _row_bands(height, band_rows):
-        canvas_rows = torch.arange(row0, row1) + geometry.top
-        top = geometry.top
-        if native is None:
-            total = b1.view(1, -1, 1, 1).expand(batch, -1, row1 - row0, width).contiguous()
-        else:
-            maps, w1_native = native
+        canvas_rows = torch.arange(row0, row1) + top
+        band = None
+        if native is not None:
+            maps, _ = native
             band = maps[:, :, top + row0 : top + row1].reshape(batch, maps.shape[1], -1)
-            total = torch.baddbmm(
-                b1.view(1, -1, 1).expand(batch, -1, 1),
-                w1_native.unsqueeze(0).expand(batch, -1, -1),
-                band,
-            ).view(batch, -1, row1 - row0, width)
-        for lo, projected in projections:
-            add_upsampled_rows(total, projected, lo, geometry.canvas, canvas_rows)
         outputs, offset = [], 0
         for ens, fold in zip(ensembles, folded, strict=True):
-            size = ens.members * ens.hidden[0]
-            h1 = total[:, offset : offset + size].reshape(batch, ens.members, ens.hidden[0], -1)
-            offset += size
-            out = ens.head_channels_first(h1, fold)  # [B, N, K, h * W]
-            out = out.view(batch, ens.members, ens.outputs, row1 - row0, width)
+            h1_size = ens.hidden[0]
+            pieces = []
+            for m0 in range(0, ens.members, members_per_tile):
+                m1 = min(ens.members, m0 + members_per_tile)
+                c0, c1 = offset + m0 * h1_size, offset + m1 * h1_size
+                if band is None:
+                    tile = b1[c0:c1].view(1, -1, 1).expand(batch, -1, band_rows * width)
+                    tile = tile[:, :, : (row1 - row0) * width].contiguous()
+                else:
+                    tile = torch.matmul(native[1][c0:c1], band).add_(b1[c0:c1].view(1, -1, 1))
+                tile = tile.view(batch, c1 - c0, row1 - row0, width)
+                for lo, projected in projections:
+                    add_upsampled_rows(tile, projected[:, c0:c1], lo, geometry.canvas, canvas_rows)
+                part = tuple(t[m0:m1] for t in fold)
+                h1 = tile.view(batch, m1 - m0, h1_size, -1)
+                pieces.append(ens.head_channels_first(h1, part))  # [B, m, K, h * W]
+            offset += ens.members * h1_size
+            out = torch.cat(pieces, dim=1).view(batch, ens.members, ens.outputs, row1 - row0, width)
             outputs.append(out.transpose(0, 1))
         yield row0, row1, outputs
 

@@ -94,7 +94,7 @@ def predict(
     generator: Generator,
     ws: torch.Tensor,  # [B, num_ws, w_dim]
     materialised: bool = False,  # True = the released code's algorithm (reference, slow)
-    band_rows: int = 32,  # output rows per band (factorised path)
+    band_rows: int | None = None,  # output rows per band (factorised path), None = auto
     keep_members: bool = False,  # also return every member's argmax
 ) -> Prediction:
     """Images, voted part ids, JS maps and mean heatmaps for the latents `ws`."""
