@@ -217,8 +217,10 @@ class NativeFeatureStore:
         for res, _names, _lo, _hi in self.groups:
             lo, _ = geometry.native_rows(res)
             i0, i1, lam = bilinear_source(rows, geometry.canvas, res)
-            self._row_tables.append((i0 - lo, i1 - lo, lam))
-            self._col_tables.append(bilinear_source(cols, geometry.canvas, res))
+            self._row_tables.append(tuple(t.to(self.device) for t in (i0 - lo, i1 - lo, lam)))
+            self._col_tables.append(
+                tuple(t.to(self.device) for t in bilinear_source(cols, geometry.canvas, res))
+            )
 
     @property
     def num_images(self) -> int:
@@ -259,23 +261,20 @@ class NativeFeatureStore:
     ) -> torch.Tensor:
         """[M, C] float32: the bilinearly up-sampled feature vector of every pixel."""
         parts = []
+        image, row, col = (t.to(self.device) for t in (image, row, col))
         for idx, stored in enumerate(self._finalise()):
             _count, rows_r, res, channels = stored.shape
-            flat = stored.view(-1, channels)
             r0t, r1t, lyt = self._row_tables[idx]
             c0t, c1t, lxt = self._col_tables[idx]
             base = image * (rows_r * res)
             r0, r1 = r0t[row] * res + base, r1t[row] * res + base
             c0, c1 = c0t[col], c1t[col]
-            ly = lyt[row].unsqueeze(1).to(self.device)
-            lx = lxt[col].unsqueeze(1).to(self.device)
-
-            def take(index: torch.Tensor, flat: torch.Tensor = flat) -> torch.Tensor:
-                return flat.index_select(0, index.to(self.device)).to(torch.float32)
-
-            top = take(r0 + c0) * (1 - lx) + take(r0 + c1) * lx
-            bottom = take(r1 + c0) * (1 - lx) + take(r1 + c1) * lx
-            parts.append(top * (1 - ly) + bottom * ly)
+            corners = torch.cat([r0 + c0, r0 + c1, r1 + c0, r1 + c1])  # [4 M]
+            values = stored.view(-1, channels).index_select(0, corners).to(torch.float32)
+            top_left, top_right, bottom_left, bottom_right = values.view(4, -1, channels)
+            lx, ly = lxt[col].unsqueeze(1), lyt[row].unsqueeze(1)
+            top = torch.lerp(top_left, top_right, lx)
+            parts.append(torch.lerp(top, torch.lerp(bottom_left, bottom_right, lx), ly))
         return torch.cat(parts, dim=1)
 
 

@@ -153,7 +153,7 @@ def train_head(
     )
     uniform = config.batch_pixels - focused
     steps_per_epoch = math.ceil(pool.numel() / uniform)
-    optimizer = torch.optim.Adam(ensemble.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=config.lr, foreach=True)
     best = [math.inf] * members
     since_best = [0] * members
     stopped: list[dict[str, Any] | None] = [None] * members
