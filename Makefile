@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Until `assetgan demo` exists: the most complete job there is (a turntable of a project mesh).
+# Until `assetgan demo` exists: the most complete job there is on the embedded default: a small
+# labeled CarWorld split (with meshes), its contact sheet and a turntable of one ground-truth car.
 demo: $(STAMP)
-	mkdir -p runs/demo
-	$(BIN)/python -c "from assetgan.inverse_graphics.mesh import icosphere, save_mesh; save_mesh(icosphere(2), 'runs/demo/sphere.ply')"
-	$(BIN)/assetgan render runs/demo/sphere.ply --out runs/demo/turntable.png
+	$(BIN)/assetgan world render --split demo --n 32 --size 128 --seed 0 --meshes --out runs/demo/world
+	$(BIN)/assetgan world sheet --out runs/demo/carworld_sheet.png
+	$(BIN)/assetgan render runs/demo/world/meshes/000000.glb --out runs/demo/turntable.png
+	@echo "demo outputs in runs/demo/ (world/, carworld_sheet.png, turntable.png)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
