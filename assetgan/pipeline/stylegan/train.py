@@ -39,8 +39,8 @@ class TrainEvent:
     """What the loop reports to its `progress` callback."""
 
     kind: str  # loading | start | iteration | tick | done
-    kimg: float  # thousand real images shown so far
-    total_kimg: float  # target
+    kimg: float  # thousand real images shown so far (loading: images loaded)
+    total_kimg: float  # target (loading: images to load)
     stats: dict[str, float] = field(default_factory=dict)  # last losses / the tick's metrics line
 
 
@@ -130,6 +130,108 @@ def _kid_sampler(generator: Generator, device: torch.device) -> Callable:
     return sample
 
 
+@dataclass
+class Networks:
+    """The trained modules and their optimizers."""
+
+    generator: Generator  # G, trained
+    generator_ema: Generator  # exponential moving average of G (what ships)
+    discriminator: Discriminator  # D, trained
+    g_opt: torch.optim.Adam  # G's optimizer
+    d_opt: torch.optim.Adam  # D's optimizer
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.g_opt, "D": self.d_opt}
+
+
+def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+    """G, G_ema, D (initialisation is a pure function of config.seed) and their optimizers."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator = Generator(config.generator).train().requires_grad_(False).to(device)
+        discriminator = Discriminator(config.discriminator).train().requires_grad_(False).to(device)
+    g_reg = config.g_reg_interval if config.pl_weight > 0 else None
+    d_reg = config.d_reg_interval if config.r1_gamma > 0 else None
+    return Networks(
+        generator=generator,
+        generator_ema=copy.deepcopy(generator).eval(),
+        discriminator=discriminator,
+        g_opt=make_optimizer(generator, config.g_lr, config.betas, g_reg),
+        d_opt=make_optimizer(discriminator, config.d_lr, config.betas, d_reg),
+    )
+
+
+def train_iteration(
+    nets: Networks,
+    config: TrainConfig,
+    images: torch.Tensor,  # [N, C, H, W] uint8 training set (CPU)
+    batch_idx: int,  # iteration number: seeds every random draw, schedules lazy regularisation
+    cur_nimg: int,  # real images shown before this iteration (EMA ramp-up)
+    pl_mean: torch.Tensor,  # [] running mean of path lengths
+) -> tuple[dict[str, float], torch.Tensor]:
+    """One iteration: fetch, G step, G reg, D step, D reg, EMA. Returns (losses, new pl_mean)."""
+    generator, discriminator = nets.generator, nets.discriminator
+    device = pl_mean.device
+    cpu_rng, dev_rng = iteration_rngs(config.seed, batch_idx, device)
+    stats: dict[str, float] = {}
+
+    # Fetch a real batch (x-flip augmentation) and latents.
+    pick = torch.randint(images.shape[0], (config.batch,), generator=cpu_rng)
+    real = images[pick].to(device).float() / 127.5 - 1  # [B, C, H, W]
+    if config.xflip:
+        flip = (torch.rand(config.batch, generator=cpu_rng) < 0.5).to(device)
+        real[flip] = real[flip].flip(3)
+    z_g = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
+    z_d = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
+
+    # G step: maximise D's logits for generated images (non-saturating loss).
+    generator.requires_grad_(True)
+    fake, _ws = run_generator(generator, z_g, config.style_mixing_prob, cpu_rng, dev_rng)
+    loss_g = F.softplus(-discriminator(fake)).mean()
+    _step(generator, nets.g_opt, loss_g)
+    stats["loss_g"] = loss_g.item()
+
+    # G regularisation: lazy path-length penalty.
+    if config.pl_weight > 0 and batch_idx % config.g_reg_interval == 0:
+        pl_batch = max(1, config.batch // config.pl_batch_shrink)
+        fake, ws = run_generator(
+            generator, z_g[:pl_batch], config.style_mixing_prob, cpu_rng, dev_rng
+        )
+        lengths = path_lengths(fake, ws, dev_rng)
+        pl_mean = pl_mean.lerp(lengths.mean().detach(), config.pl_decay)
+        penalty = (lengths - pl_mean).square()
+        _step(generator, nets.g_opt, penalty.mean() * config.pl_weight * config.g_reg_interval)
+        stats["pl_penalty"] = penalty.mean().item()
+    generator.requires_grad_(False)
+
+    # D step: minimise logits of generated images, maximise those of real ones.
+    discriminator.requires_grad_(True)
+    with torch.no_grad():
+        fake, _ws = run_generator(generator, z_d, config.style_mixing_prob, cpu_rng, dev_rng)
+    fake_logits = discriminator(fake)
+    real_logits = discriminator(real)
+    loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+    _step(discriminator, nets.d_opt, loss_d)
+    stats["loss_d"] = loss_d.item()
+    stats["score_real"] = real_logits.mean().item()
+    stats["score_fake"] = fake_logits.mean().item()
+
+    # D regularisation: lazy R1 on real images.
+    if config.r1_gamma > 0 and batch_idx % config.d_reg_interval == 0:
+        penalty = r1_penalty(discriminator, real)
+        loss_r1 = penalty.mean() * (config.r1_gamma / 2) * config.d_reg_interval
+        _step(discriminator, nets.d_opt, loss_r1)
+        stats["r1_penalty"] = penalty.mean().item()
+    discriminator.requires_grad_(False)
+
+    # EMA generator (half-life ema_kimg, ramped up over the first images).
+    ema_nimg = config.ema_kimg * 1000
+    if config.ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * config.ema_rampup)
+    update_ema(generator, nets.generator_ema, 0.5 ** (config.batch / max(ema_nimg, 1e-8)))
+    return stats, pl_mean
+
+
 def train(
     config: TrainConfig,
     progress: Callable[[TrainEvent], None] | None = None,
@@ -159,29 +261,15 @@ def train(
     )
     num_images = images.shape[0]
 
-    # Build the networks (initialisation is a pure function of the seed).
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        generator = Generator(config.generator).train().requires_grad_(False).to(device)
-        discriminator = Discriminator(config.discriminator).train().requires_grad_(False).to(device)
-    generator_ema = copy.deepcopy(generator).eval()
-
-    # Optimizers (lazy regularisation corrects lr and betas).
-    use_pl = config.pl_weight > 0
-    use_r1 = config.r1_gamma > 0
-    g_opt = make_optimizer(
-        generator, config.g_lr, config.betas, config.g_reg_interval if use_pl else None
-    )
-    d_opt = make_optimizer(
-        discriminator, config.d_lr, config.betas, config.d_reg_interval if use_r1 else None
-    )
-    optimizers = {"G": g_opt, "D": d_opt}
+    # Build the networks and optimizers (lazy regularisation corrects lr and betas).
+    nets = build_networks(config, device)
+    generator_ema = nets.generator_ema
 
     # Resume or start.
     state = runs.Progress(cur_nimg=0, batch_idx=0, cur_tick=0, elapsed_sec=0.0, pl_mean=0.0)
     if resume:
         state = runs.read_checkpoint(
-            checkpoint, generator, generator_ema, discriminator, optimizers
+            checkpoint, nets.generator, generator_ema, nets.discriminator, nets.optimizers()
         )
         runs.truncate_metrics(run_dir, state.cur_nimg)
     pl_mean = torch.tensor(state.pl_mean, device=device)
@@ -226,64 +314,9 @@ def train(
     done = cur_nimg >= total_nimg
     while not done:
         iter_start = time.time()
-        cpu_rng, dev_rng = iteration_rngs(config.seed, batch_idx, device)
-
-        # Fetch a real batch (x-flip augmentation) and latents.
-        pick = torch.randint(num_images, (config.batch,), generator=cpu_rng)
-        real = images[pick].to(device).float() / 127.5 - 1  # [B, C, H, W]
-        if config.xflip:
-            flip = torch.rand(config.batch, generator=cpu_rng) < 0.5
-            real[flip.to(device)] = real[flip.to(device)].flip(3)
-        z_g = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
-        z_d = torch.randn(config.batch, config.generator.z_dim, generator=dev_rng, device=device)
-
-        # G step: maximise D's logits for generated images (non-saturating loss).
-        generator.requires_grad_(True)
-        fake, _ws = run_generator(generator, z_g, config.style_mixing_prob, cpu_rng, dev_rng)
-        fake_logits = discriminator(fake)
-        loss_g = F.softplus(-fake_logits).mean()
-        _step(generator, g_opt, loss_g)
-        tick_stats["loss_g"].append(loss_g.item())
-
-        # G regularisation: lazy path-length penalty.
-        if use_pl and batch_idx % config.g_reg_interval == 0:
-            pl_batch = max(1, config.batch // config.pl_batch_shrink)
-            fake, ws = run_generator(
-                generator, z_g[:pl_batch], config.style_mixing_prob, cpu_rng, dev_rng
-            )
-            lengths = path_lengths(fake, ws, dev_rng)
-            pl_mean = pl_mean.lerp(lengths.mean().detach(), config.pl_decay)
-            penalty = (lengths - pl_mean).square()
-            loss_pl = penalty.mean() * config.pl_weight * config.g_reg_interval
-            _step(generator, g_opt, loss_pl)
-            tick_stats["pl_penalty"].append(penalty.mean().item())
-        generator.requires_grad_(False)
-
-        # D step: minimise logits of generated images, maximise those of real ones.
-        discriminator.requires_grad_(True)
-        with torch.no_grad():
-            fake, _ws = run_generator(generator, z_d, config.style_mixing_prob, cpu_rng, dev_rng)
-        fake_logits = discriminator(fake)
-        real_logits = discriminator(real)
-        loss_d = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-        _step(discriminator, d_opt, loss_d)
-        tick_stats["loss_d"].append(loss_d.item())
-        tick_stats["score_real"].append(real_logits.mean().item())
-        tick_stats["score_fake"].append(fake_logits.mean().item())
-
-        # D regularisation: lazy R1 on real images.
-        if use_r1 and batch_idx % config.d_reg_interval == 0:
-            penalty = r1_penalty(discriminator, real)
-            loss_r1 = penalty.mean() * (config.r1_gamma / 2) * config.d_reg_interval
-            _step(discriminator, d_opt, loss_r1)
-            tick_stats["r1_penalty"].append(penalty.mean().item())
-        discriminator.requires_grad_(False)
-
-        # EMA generator (half-life ema_kimg, ramped up over the first images).
-        ema_nimg = config.ema_kimg * 1000
-        if config.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, cur_nimg * config.ema_rampup)
-        update_ema(generator, generator_ema, 0.5 ** (config.batch / max(ema_nimg, 1e-8)))
+        stats, pl_mean = train_iteration(nets, config, images, batch_idx, cur_nimg, pl_mean)
+        for key, value in stats.items():
+            tick_stats[key].append(value)
 
         # Bookkeeping.
         cur_nimg += config.batch
@@ -295,7 +328,7 @@ def train(
                 "iteration",
                 cur_nimg / 1000,
                 config.total_kimg,
-                {"loss_g": loss_g.item(), "loss_d": loss_d.item()},
+                stats,
             )
         )
         snap_due = done or cur_nimg // snap_nimg > last_snap_nimg // snap_nimg
@@ -323,7 +356,10 @@ def train(
                     seed=KID_SEED,
                     device=device,
                 )
-                line["kid"], line["kid_std"] = kid_metric.kid(real_features, fake_features)
+                half = max(2, min(len(real_features), len(fake_features)) // 2)
+                line["kid"], line["kid_std"] = kid_metric.kid(
+                    real_features, fake_features, max_subset_size=half
+                )
         elapsed = state.elapsed_sec + time.time() - session_start
         line["total_sec"] = elapsed
         line["maintenance_sec"] = time.time() - maintenance_start
@@ -333,10 +369,10 @@ def train(
             checkpoint = runs.write_checkpoint(
                 run_dir,
                 counters,
-                generator,
+                nets.generator,
                 generator_ema,
-                discriminator,
-                optimizers,
+                nets.discriminator,
+                nets.optimizers(),
                 config.keep_checkpoints,
             )
             last_snap_nimg = cur_nimg
