@@ -145,14 +145,17 @@ def test_factorised_forward_equals_materialised(config):
     parts = _randomise_eval(PixelEnsemble(3, geometry.channels, 6, generator=gen), 4)
     heat = _randomise_eval(PixelEnsemble(2, geometry.channels, 12, generator=gen), 5)
     reference = forward_maps_materialised([parts, heat], geometry, features)
-    bands = [[], []]
-    for _row0, _row1, outputs in forward_maps([parts, heat], geometry, features, band_rows=5):
-        for idx, out in enumerate(outputs):
-            bands[idx].append(out)
-    for ref, fast in zip(reference, bands, strict=True):
-        fast = torch.cat(fast, dim=3)
-        assert fast.shape == ref.shape and ref.abs().max() > 0.1
-        torch.testing.assert_close(fast, ref, rtol=0, atol=1e-5)
+    for gemm_max_res, members_per_tile in ((0, 1), (8, 2), (32, 3)):  # elementwise/GEMM mixes
+        bands = [[], []]
+        for _row0, _row1, outputs in forward_maps(
+            [parts, heat], geometry, features, 5, members_per_tile, gemm_max_res
+        ):
+            for idx, out in enumerate(outputs):
+                bands[idx].append(out)
+        for ref, fast in zip(reference, bands, strict=True):
+            fast = torch.cat(fast, dim=3)
+            assert fast.shape == ref.shape and ref.abs().max() > 0.1
+            torch.testing.assert_close(fast, ref, rtol=0, atol=1e-5)
 
 
 def test_majority_vote_and_ties():

@@ -172,6 +172,30 @@ def upsample_rows(
     return add_upsampled_rows(total, maps, 0, canvas, canvas_rows)
 
 
+def column_weights(res: int, canvas: int) -> torch.Tensor:
+    """[r, R] float32 U with (band @ U) = bilinear (align_corners=False) up-sampling r -> R of
+    the last axis (two non-zeros per column, from `bilinear_source`)."""
+    i0, i1, lam = bilinear_source(torch.arange(canvas), canvas, res)
+    weights = torch.zeros(res, canvas)
+    cols = torch.arange(canvas)
+    weights.index_put_((i0, cols), 1 - lam, accumulate=True)
+    weights.index_put_((i1, cols), lam, accumulate=True)
+    return weights
+
+
+def row_band(
+    maps: torch.Tensor,  # [B, K, hi - lo, r]: rows lo..hi-1 of a native map
+    lo: int,  # first native row held in `maps`
+    canvas: int,  # R
+    canvas_rows: torch.Tensor,  # [h] int64 canvas rows wanted
+) -> torch.Tensor:
+    """[B, K, h, r]: the wanted rows of the map up-sampled along rows only (native width)."""
+    r0, r1, ry = (t.to(maps.device) for t in bilinear_source(canvas_rows, canvas, maps.shape[-1]))
+    return torch.lerp(
+        maps.index_select(2, r0 - lo), maps.index_select(2, r1 - lo), ry.view(1, 1, -1, 1)
+    )
+
+
 def add_upsampled_rows(
     total: torch.Tensor,  # [B, K, h, R] accumulator
     maps: torch.Tensor,  # [B, K, hi - lo, r]: rows lo..hi-1 of a native map

@@ -19,11 +19,18 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from assetgan.pipeline.interpreter.features import TapGeometry, add_upsampled_rows, materialise
+from assetgan.pipeline.interpreter.features import (
+    TapGeometry,
+    add_upsampled_rows,
+    column_weights,
+    materialise,
+    row_band,
+)
 
 BN_EPS = 1e-5  # BatchNorm1d defaults
 BN_MOMENTUM = 0.1
 TILE_ELEMENTS = 1 << 19  # floats per accumulation tile in forward_maps (2 MiB: stays in cache)
+GEMM_MAX_RES = 32  # forward_maps up-samples resolutions up to this one by a single stacked GEMM
 
 
 def hidden_sizes(outputs: int) -> tuple[int, int]:
@@ -147,6 +154,7 @@ def forward_maps(
     features: dict[str, torch.Tensor],  # {tap name: [B, C_l, r, r]}
     band_rows: int | None = None,  # output rows per band, None = from TILE_ELEMENTS
     members_per_tile: int = 1,  # members whose h1 channels are accumulated together
+    gemm_max_res: int = GEMM_MAX_RES,  # up-sample maps up to this resolution by one GEMM
 ) -> Iterator[tuple[int, int, list[torch.Tensor]]]:
     """Factorised forward, eval mode: yields (row0, row1, [[N, B, K_e, h, W] per ensemble]).
 
@@ -175,6 +183,14 @@ def forward_maps(
         rows = maps[:, :, lo:hi].reshape(batch, stop - start, -1)  # [B, C_r, (hi - lo) * r]
         projected = torch.matmul(w1[:, start:stop], rows).view(batch, -1, hi - lo, res)
         projections.append((lo, projected))
+    # Low resolutions: rows at native width, then one GEMM with the stacked column weights
+    # ([B * K * h, sum r] @ [sum r, R]): about sum r MACs per output instead of a pass per map.
+    stacked = [(lo, p) for lo, p in projections if p.shape[-1] <= gemm_max_res]
+    projections = [(lo, p) for lo, p in projections if p.shape[-1] > gemm_max_res]
+    columns = None
+    if stacked:
+        columns = torch.cat([column_weights(p.shape[-1], geometry.canvas) for _, p in stacked])
+        columns = columns.to(b1.device)
     top = geometry.top
     for row0, row1 in _row_bands(height, band_rows):
         canvas_rows = torch.arange(row0, row1) + top
@@ -195,6 +211,12 @@ def forward_maps(
                 else:
                     tile = torch.matmul(native[1][c0:c1], band).add_(b1[c0:c1].view(1, -1, 1))
                 tile = tile.view(batch, c1 - c0, row1 - row0, width)
+                if columns is not None:
+                    bands = [
+                        row_band(p[:, c0:c1], lo, geometry.canvas, canvas_rows) for lo, p in stacked
+                    ]
+                    low = torch.cat(bands, dim=-1).view(-1, columns.shape[0])
+                    tile.view(-1, width).addmm_(low, columns)
                 for lo, projected in projections:
                     add_upsampled_rows(tile, projected[:, c0:c1], lo, geometry.canvas, canvas_rows)
                 part = tuple(t[m0:m1] for t in fold)
