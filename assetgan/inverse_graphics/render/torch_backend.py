@@ -143,20 +143,21 @@ def _edge_coefficients(face_clip: torch.Tensor) -> torch.Tensor:
     are sum_i l_i z_i and sum_i l_i w_i, so z/w = Z / W. Each row is multiplied by the sign of
     sum_i l_i (constant over a face with all w > 0), so a pixel is inside iff all l_i >= 0.
     """
-    x, y, z, w = face_clip.unbind(-1)  # each [N, 3]
-    coeffs = []
-    for i, j in ((1, 2), (2, 0), (0, 1)):
-        const = x[:, i] * y[:, j] - x[:, j] * y[:, i]
-        a = w[:, j] * y[:, i] - w[:, i] * y[:, j]
-        b = x[:, j] * w[:, i] - x[:, i] * w[:, j]
-        coeffs.append(torch.stack([const, a, b], dim=-1))
-    lam = torch.stack(coeffs, dim=1)  # [N, 3, 3]
-    depth = (lam * z.unsqueeze(-1)).sum(1)  # [N, 3]
-    weight = (lam * w.unsqueeze(-1)).sum(1)
+    x, y, z, w = (face_clip[..., k].contiguous() for k in range(4))  # each [N, 3]
+    # l_i uses vertices i + 1 and i + 2 (mod 3).
+    x1, y1, w1 = (torch.roll(t, -1, 1) for t in (x, y, w))
+    x2, y2, w2 = (torch.roll(t, -2, 1) for t in (x, y, w))
+    lam = torch.stack(
+        [x1 * y2 - x2 * y1, w2 * y1 - w1 * y2, x2 * w1 - x1 * w2], dim=-1
+    )  # [N, 3, 3]
+    depth = torch.einsum("nic,ni->nc", lam, z)  # [N, 3]
+    weight = torch.einsum("nic,ni->nc", lam, w)
     total = lam.sum(1)  # [N, 3]; sum_i l_i = total . (1, px, py)
     # At the centroid of the projected triangle sum_i l_i has the face's orientation sign.
-    centroid = (face_clip[..., :2] / face_clip[..., 3:4]).mean(1)  # [N, 2]
-    orient = torch.sign(total[:, 0] + total[:, 1] * centroid[:, 0] + total[:, 2] * centroid[:, 1])
+    ndc_x, ndc_y = x / w, y / w
+    centroid_x = (ndc_x[:, 0] + ndc_x[:, 1] + ndc_x[:, 2]) / 3.0
+    centroid_y = (ndc_y[:, 0] + ndc_y[:, 1] + ndc_y[:, 2]) / 3.0
+    orient = torch.sign(total[:, 0] + total[:, 1] * centroid_x + total[:, 2] * centroid_y)
     out = torch.cat([lam, depth.unsqueeze(1), weight.unsqueeze(1)], dim=1)
     return out * orient[:, None, None]
 
