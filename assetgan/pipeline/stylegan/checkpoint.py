@@ -34,14 +34,22 @@ def save_tensors(
     return atomic_write(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
 
 
-def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a safetensors file -> (tensors on CPU, header metadata); AssetganError if unreadable."""
-    path = Path(path)
+def _read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors header metadata; AssetganError if the file is missing or unreadable."""
     if not path.is_file():
         raise AssetganError(f"{path}: no such checkpoint file")
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as error:
+        raise AssetganError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a safetensors file -> (tensors on CPU, header metadata); AssetganError if unreadable."""
+    path = Path(path)
+    metadata = _read_metadata(path)
+    try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise AssetganError(f"{path}: not a readable safetensors file ({error})") from None
@@ -77,14 +85,7 @@ def save_generator(
 def read_generator_header(path: str | Path) -> tuple[GeneratorConfig, dict[str, Any]]:
     """(config, info) from a generator checkpoint's header, without loading the weights."""
     path = Path(path)
-    if not path.is_file():
-        raise AssetganError(f"{path}: no such checkpoint file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as error:
-        raise AssetganError(f"{path}: not a readable safetensors file ({error})") from None
-    return _parse_header(path, metadata)
+    return _parse_header(path, _read_metadata(path))
 
 
 def _parse_header(path: Path, metadata: dict[str, str]) -> tuple[GeneratorConfig, dict[str, Any]]:

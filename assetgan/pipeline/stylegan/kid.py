@@ -116,10 +116,11 @@ def generator_features(
 ) -> np.ndarray:
     """Features of `count` generated images; `sample` draws a batch with the given RNG."""
     rng = torch.Generator(device=device).manual_seed(seed)
+    net = net.to(device)
     out = []
     for start in range(0, count, batch):
         images = sample(min(batch, count - start), rng)
-        out.append(net.to(device)(images).double().cpu())
+        out.append(net(images).double().cpu())
     return torch.cat(out).numpy()
 
 
