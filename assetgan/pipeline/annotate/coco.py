@@ -6,7 +6,7 @@ its segmentation is not painted (it is the whole object). Part annotations are p
 order, later over earlier. `file_name` must stay inside the json's folder; when that file exists
 it must be a readable image of the declared size.
 Writing (`to_coco`): one RLE annotation per present part and one keypointed `car` annotation per
-image, the layout CarWorld's coco.json uses.
+image, the layout CarWorld's coco.json uses (assetgan/pipeline/coco_format.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, coco_skeleton
+from assetgan.assets.taxonomy import KEYPOINTS
 from assetgan.errors import AssetganError
 from assetgan.pipeline.annotate.labeled import (
     LabeledImage,
@@ -27,14 +27,13 @@ from assetgan.pipeline.annotate.labeled import (
     resolve_inside,
 )
 from assetgan.pipeline.annotate.labelme import read_document
-from assetgan.pipeline.annotate.labels import (
-    IGNORE,
-    allowed_labels_text,
-    keypoint_index,
-    part_id,
+from assetgan.pipeline.annotate.labels import allowed_labels_text, keypoint_index, part_id
+from assetgan.pipeline.coco_format import (
+    CAR_CATEGORY_ID,
+    categories,
+    keypoint_fields,
+    part_annotations,
 )
-
-CAR_CATEGORY_ID = 100  # the keypointed whole-car category (CarWorld uses the same id)
 
 
 def read_coco(
@@ -192,52 +191,17 @@ def _read_keypoints(
 def to_coco(labeled: list[LabeledImage], file_names: list[str]) -> dict[str, Any]:
     """A COCO document: car_20 part categories (RLE masks; 255 = ignore is left out) and a
     keypointed `car` category per image."""
-    from pycocotools import mask as mask_utils
-
     if len(labeled) != len(file_names):
         raise AssetganError("to_coco: one file name per labeled image is needed")
-    categories: list[dict[str, Any]] = [
-        {"id": k, "name": name, "supercategory": "car_part"} for k, name in enumerate(CAR_20) if k
-    ]
-    categories.append(
-        {
-            "id": CAR_CATEGORY_ID,
-            "name": "car",
-            "supercategory": "vehicle",
-            "keypoints": list(KEYPOINTS),
-            "skeleton": coco_skeleton(),
-        }
-    )
     images, annotations = [], []
     for image_id, (item, file_name) in enumerate(zip(labeled, file_names, strict=True), 1):
         height, width = item.size
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
-        for pid in np.unique(item.part_ids):
-            if pid in (0, IGNORE):
-                continue
-            rle = mask_utils.encode(np.asfortranarray((item.part_ids == pid).astype(np.uint8)))
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": int(pid),
-                    "segmentation": {"size": rle["size"], "counts": rle["counts"].decode("ascii")},
-                    "area": float(mask_utils.area(rle)),
-                    "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                    "iscrowd": 0,
-                }
-            )
-        flat: list[float] = []
-        for x, y, v in item.keypoints_xyv:
-            flat += [round(float(x), 4), round(float(y), 4), int(v)] if v > 0 else [0, 0, 0]
-        annotations.append(
-            {
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "category_id": CAR_CATEGORY_ID,
-                "keypoints": flat,
-                "num_keypoints": int((item.keypoints_xyv[:, 2] > 0).sum()),
-                "iscrowd": 0,
-            }
-        )
-    return {"images": images, "annotations": annotations, "categories": categories}
+        car = {
+            "category_id": CAR_CATEGORY_ID,
+            **keypoint_fields(item.keypoints_xyv, 4),
+            "iscrowd": 0,
+        }
+        for piece in [*part_annotations(item.part_ids), car]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **piece})
+    return {"images": images, "annotations": annotations, "categories": categories()}

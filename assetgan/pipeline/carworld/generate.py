@@ -26,13 +26,18 @@ from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_param
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
 from assetgan.pipeline.carworld.scene import SceneParams, sample_scene
 from assetgan.pipeline.carworld.split import (
-    CAR_CATEGORY_ID,
     SCHEMA_VERSION,
     SUBDIRS,
     WorldConfig,
     WorldSplit,
     item_paths,
     write_split_json,
+)
+from assetgan.pipeline.coco_format import (
+    CAR_CATEGORY_ID,
+    keypoint_fields,
+    part_annotations,
+    rle_fields,
 )
 
 Progress = Callable[[int, int], None]
@@ -73,45 +78,13 @@ def _png(array: np.ndarray) -> Callable[[Path], None]:
 
 def _rle_pieces(parts: np.ndarray, keypoints_xyv: np.ndarray) -> list[dict]:
     """COCO annotations (without ids) of one image: one RLE per present part + the car."""
-    from pycocotools import mask as mask_utils
-
-    pieces = []
-
-    def encode(mask: np.ndarray) -> tuple[dict, float, list[float]]:
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        rle["counts"] = rle["counts"].decode("ascii")
-        return rle, float(mask_utils.area(rle)), [float(v) for v in mask_utils.toBbox(rle)]
-
-    for part_id in np.unique(parts):
-        if part_id == 0:
-            continue
-        rle, area, bbox = encode(parts == part_id)
-        pieces.append(
-            {
-                "category_id": int(part_id),
-                "segmentation": rle,
-                "area": area,
-                "bbox": bbox,
-                "iscrowd": 0,
-            }
-        )
-    car_mask = parts > 0
-    rle, area, bbox = encode(car_mask)
-    flat = []
-    for x, y, v in keypoints_xyv:
-        flat += [round(float(x), 3), round(float(y), 3), int(v)] if v > 0 else [0, 0, 0]
-    pieces.append(
-        {
-            "category_id": CAR_CATEGORY_ID,
-            "segmentation": rle,
-            "area": area,
-            "bbox": bbox,
-            "iscrowd": 0,
-            "keypoints": flat,
-            "num_keypoints": int((keypoints_xyv[:, 2] > 0).sum()),
-        }
-    )
-    return pieces
+    car = {
+        "category_id": CAR_CATEGORY_ID,
+        **rle_fields(parts > 0),
+        "iscrowd": 0,
+        **keypoint_fields(keypoints_xyv, 3),
+    }
+    return [*part_annotations(parts), car]
 
 
 def mesh_glb(car: CarModel) -> bytes:

@@ -19,18 +19,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, coco_skeleton, merge_parts
+from assetgan.assets.taxonomy import merge_parts
 from assetgan.errors import AssetganError
 from assetgan.inverse_graphics.render.camera import Camera
 from assetgan.io_utils import atomic_write_json, atomic_write_text
 from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
+from assetgan.pipeline.coco_format import categories
 
 SCHEMA_VERSION = 1
 # Bumped whenever the same config would render different pixels; a split rendered by another
 # generator is never resumed with this one (splits from before this field are "carworld-1").
 GENERATOR = "carworld-3"
-CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
 SUBDIRS = ("images", "parts", "depth", "meta")
 
 
@@ -122,18 +122,6 @@ def manifest_line(meta: dict) -> dict:
 
 def coco_from_metas(metas: list[dict], size: int) -> dict:
     """COCO json: images, car_20 part categories (RLE masks) and the keypointed car category."""
-    categories = [
-        {"id": k, "name": name, "supercategory": "car_part"} for k, name in enumerate(CAR_20) if k
-    ]
-    categories.append(
-        {
-            "id": CAR_CATEGORY_ID,
-            "name": "car",
-            "supercategory": "vehicle",
-            "keypoints": list(KEYPOINTS),
-            "skeleton": coco_skeleton(),
-        }
-    )
     images, annotations = [], []
     for meta in metas:
         image_id = meta["id"]
@@ -147,7 +135,7 @@ def coco_from_metas(metas: list[dict], size: int) -> dict:
         "licenses": [],
         "images": images,
         "annotations": annotations,
-        "categories": categories,
+        "categories": categories(),
     }
 
 
