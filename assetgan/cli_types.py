@@ -20,6 +20,13 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are d
 DeviceOpt = Annotated[
     DeviceChoice, typer.Option("--device", help="auto = CUDA when present, else CPU.")
 ]
+GeneratorOpt = Annotated[
+    Path, typer.Option("--generator", "-g", help="Generator checkpoint (.safetensors).")
+]
+PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
+CutoffOpt = Annotated[
+    int | None, typer.Option("--cutoff", help="Truncate only the first CUTOFF ws (default all).")
+]
 
 
 def resolve_device(choice: DeviceChoice | str) -> str:

@@ -16,20 +16,22 @@ from typing import Annotated
 import typer
 
 from assetgan.cli_app import App
-from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
+from assetgan.cli_types import (
+    CutoffOpt,
+    DeviceChoice,
+    DeviceOpt,
+    GeneratorOpt,
+    OutPath,
+    PsiOpt,
+    SeedOpt,
+    resolve_device,
+)
 
 app = App(
     help="Annotations: export samples for LabelMe, select, import labels, HandsOff inversion."
 )
 
-GeneratorOpt = Annotated[
-    Path, typer.Option("--generator", "-g", help="Generator checkpoint (.safetensors).")
-]
 CountOpt = Annotated[int, typer.Option("--n", help="Number of samples.")]
-PsiOpt = Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")]
-CutoffOpt = Annotated[
-    int | None, typer.Option("--cutoff", help="Truncate only the first CUTOFF ws (default all).")
-]
 
 
 class ImportFormatChoice(StrEnum):

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from assetgan.cli_app import App
-from assetgan.cli_types import DeviceChoice, DeviceOpt, SeedOpt, resolve_device
+from assetgan.cli_types import CutoffOpt, DeviceChoice, DeviceOpt, PsiOpt, SeedOpt, resolve_device
 from assetgan.commands.gan_import import import_command
 from assetgan.errors import AssetganError
 from assetgan.pipeline.stylegan.train_config import Preset
@@ -169,10 +169,8 @@ def sample_command(
     ckpt: CkptOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG.")] = Path("grid.png"),
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0-15,20.")] = "0-15",
-    psi: Annotated[float, typer.Option("--psi", help="Truncation psi (1 = none).")] = 1.0,
-    cutoff: Annotated[
-        int | None, typer.Option("--cutoff", help="Truncate only the first N ws.")
-    ] = None,
+    psi: PsiOpt = 1.0,
+    cutoff: CutoffOpt = None,
     columns: Annotated[int | None, typer.Option("--columns", min=1, help="Grid columns.")] = None,
     mix: Annotated[
         bool, typer.Option("--mix", help="Style-mixing grid: rows --seeds, columns --mix-seeds.")
