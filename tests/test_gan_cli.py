@@ -21,12 +21,7 @@ runner = CliRunner()
 TINY = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channels=(16, 8, 8))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,7 @@ from assetgan.pipeline.stylegan.kid import RandomFeatureNet, compute_features, k
 from assetgan.pipeline.stylegan.train import make_optimizer, train
 from assetgan.pipeline.stylegan.train_config import TrainConfig, preset_config
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save (10x on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
