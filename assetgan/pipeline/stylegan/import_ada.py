@@ -19,10 +19,10 @@ from assetgan.pipeline.stylegan.import_common import (
     ImportFormat,
     as_tensor,
     block_resolutions,
-    channel_fields,
     check_kwarg,
+    count_indexed,
     filter_taps,
-    require,
+    shape_fields,
 )
 from assetgan.pipeline.stylegan.safe_unpickle import PersistentObject
 
@@ -83,21 +83,12 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
 
     found = {int(m.group(1)) for n in tensors if (m := re.match(r"synthesis\.b(\d+)\.", n))}
     resolutions = block_resolutions(found, where, "the synthesis tensors")
-    num_mapping = 0
-    while f"mapping.fc{num_mapping}.weight" in tensors:
-        num_mapping += 1
+    num_mapping = count_indexed(tensors, "mapping.fc{}.weight")
     if num_mapping == 0:
         raise AssetganError(f"{where}: mapping.fc0.weight is missing ({HINT})")
 
     state = {name: as_tensor(value, where, name) for name, value in tensors.items()}
-    first = require(state, "mapping.fc0.weight", 2, where, HINT)  # [H, Z]
-    last = require(state, f"mapping.fc{num_mapping - 1}.weight", 2, where, HINT)  # [W, H]
-    const = require(state, "synthesis.b4.const", 3, where, HINT)  # [C, 4, 4]
-    channels = [const.shape[0]] + [
-        require(state, f"synthesis.b{res}.conv1.weight", 4, where, HINT).shape[0]
-        for res in resolutions[1:]
-    ]
-    torgb = require(state, "synthesis.b4.torgb.weight", 4, where, HINT)  # [C_img, C, 1, 1]
+    shaped = shape_fields(state, resolutions, num_mapping, where, HINT)
     if "synthesis.b4.resample_filter" in state:
         taps = filter_taps(state["synthesis.b4.resample_filter"], where, "resample_filter")
     else:
@@ -105,18 +96,12 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
     w_avg_beta = mapping_kwargs.get("w_avg_beta", 0.995)
     conv_clamp = synthesis_kwargs.get("conv_clamp")
     fields: dict[str, Any] = {
-        "resolution": resolutions[-1],
-        "z_dim": int(first.shape[1]),
-        "w_dim": int(last.shape[0]),
-        "img_channels": int(torgb.shape[0]),
-        "mapping_layers": num_mapping,
-        "mapping_features": None if first.shape[0] == last.shape[0] else int(first.shape[0]),
+        **shaped,
         "mapping_lr_multiplier": float(mapping_kwargs.get("lr_multiplier", 0.01)),
         "w_avg_beta": 0.995 if w_avg_beta is None else float(w_avg_beta),
         "use_noise": "synthesis.b4.conv1.noise_strength" in state,
         "conv_clamp": None if conv_clamp is None else float(conv_clamp),
         "resample_filter": taps,
-        **channel_fields(channels),
     }
     notes = [note]
     if synthesis_kwargs.get("num_fp16_res"):

@@ -83,6 +83,43 @@ def block_resolutions(found: set[int], where: str, what: str) -> list[int]:
     return expected
 
 
+def count_indexed(names: Any, template: str, start: int = 0) -> int:
+    """How many of template.format(start), template.format(start + 1), ... are in `names`,
+    counting until the first one that is missing (e.g. "mapping.fc{}.weight")."""
+    count = 0
+    while template.format(start + count) in names:
+        count += 1
+    return count
+
+
+def shape_fields(
+    state: dict[str, Any],  # converted state dict under our names
+    resolutions: list[int],  # [4, 8, ..., R]
+    num_mapping: int,  # mapping layers in `state`
+    where: str,  # the file, for messages
+    hint: str,  # what to do when a tensor is missing or malformed
+) -> dict[str, Any]:
+    """The GeneratorConfig fields the tensor shapes determine: resolution, z/w dims, image
+    channels, mapping width and the channel schedule."""
+    first = require(state, "mapping.fc0.weight", 2, where, hint)  # [H, Z]
+    last = require(state, f"mapping.fc{num_mapping - 1}.weight", 2, where, hint)  # [W, H]
+    const = require(state, "synthesis.b4.const", 3, where, hint)  # [C, 4, 4]
+    channels = [const.shape[0]] + [
+        require(state, f"synthesis.b{res}.conv1.weight", 4, where, hint).shape[0]
+        for res in resolutions[1:]
+    ]
+    torgb = require(state, "synthesis.b4.torgb.weight", 4, where, hint)  # [C_img, C, 1, 1]
+    return {
+        "resolution": resolutions[-1],
+        "z_dim": int(first.shape[1]),
+        "w_dim": int(last.shape[0]),
+        "img_channels": int(torgb.shape[0]),
+        "mapping_layers": num_mapping,
+        "mapping_features": None if first.shape[0] == last.shape[0] else int(first.shape[0]),
+        **channel_fields(channels),
+    }
+
+
 def channel_fields(channels: list[int]) -> dict[str, Any]:
     """GeneratorConfig channel fields: base/max when they reproduce `channels`, else explicit.
 

@@ -23,9 +23,10 @@ from assetgan.pipeline.stylegan.import_common import (
     ImportFormat,
     as_tensor,
     block_resolutions,
-    channel_fields,
+    count_indexed,
     filter_taps,
     require,
+    shape_fields,
 )
 from assetgan.pipeline.stylegan.networks import MappingNetwork
 
@@ -70,14 +71,10 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
     if any(name.startswith(("dwt", "iwt")) or ".iwt." in name for name in sd):
         raise AssetganError(f"{where}: SWAGAN (wavelet) generators are not supported")
 
-    num_mapping = 0
-    while f"style.{num_mapping + 1}.weight" in sd:
-        num_mapping += 1
+    num_mapping = count_indexed(sd, "style.{}.weight", start=1)
     if num_mapping == 0:
         raise AssetganError(f"{where}: style.1.weight is missing ({HINT})")
-    num_blocks = 0
-    while f"to_rgbs.{num_blocks}.conv.weight" in sd:
-        num_blocks += 1
+    num_blocks = count_indexed(sd, "to_rgbs.{}.conv.weight")
     resolutions = block_resolutions(
         {4 * 2**i for i in range(num_blocks + 1)}, where, "the state dict"
     )
@@ -117,23 +114,13 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
         blur = as_tensor(sd["convs.0.conv.blur.kernel"], where, "convs.0.conv.blur.kernel")
         taps = filter_taps(blur, where, "convs.0.conv.blur.kernel")
 
-    first, last = state["mapping.fc0.weight"], state[f"mapping.fc{num_mapping - 1}.weight"]
-    channels = [const.shape[1]] + [
-        state[f"synthesis.b{res}.conv1.weight"].shape[0] for res in resolutions[1:]
-    ]
     args = obj.get("args")
     lr_mlp = float(getattr(args, "lr_mlp", 0.01) if args is not None else 0.01)
     fields: dict[str, Any] = {
-        "resolution": resolutions[-1],
-        "z_dim": int(first.shape[1]),
-        "w_dim": int(last.shape[0]),
-        "img_channels": int(state["synthesis.b4.torgb.weight"].shape[0]),
-        "mapping_layers": num_mapping,
-        "mapping_features": None if first.shape[0] == last.shape[0] else int(first.shape[0]),
+        **shape_fields(state, resolutions, num_mapping, where, HINT),
         "mapping_lr_multiplier": lr_mlp,
         "use_noise": True,
         "resample_filter": taps,
-        **channel_fields(channels),
     }
     if obj.get("latent_avg") is not None:
         state["mapping.w_avg"] = as_tensor(obj["latent_avg"], where, "latent_avg").reshape(-1)

@@ -24,9 +24,10 @@ from assetgan.pipeline.stylegan.import_common import (
     ImportFormat,
     as_tensor,
     block_resolutions,
-    channel_fields,
     check_kwarg,
+    count_indexed,
     require,
+    shape_fields,
 )
 from assetgan.pipeline.stylegan.safe_unpickle import TFNetworkStub
 
@@ -149,9 +150,7 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
 
     found = {int(m.group(1)) for n in params if (m := re.match(r"synthesis/(\d+)x\1/", n))}
     resolutions = block_resolutions(found, where, "the synthesis variables")
-    num_mapping = 0
-    while f"mapping/Dense{num_mapping}/weight" in params:
-        num_mapping += 1
+    num_mapping = count_indexed(params, "mapping/Dense{}/weight")
     if num_mapping == 0:
         raise AssetganError(f"{where}: mapping/Dense0/weight is missing ({HINT})")
 
@@ -198,26 +197,15 @@ def convert(obj: Any, where: str) -> ForeignGenerator:
             f"({HINT})"
         )
 
-    first = state["mapping.fc0.weight"]  # [H, Z]
-    last = state[f"mapping.fc{num_mapping - 1}.weight"]  # [W, H]
-    channels = [const.shape[1]] + [
-        state[f"synthesis.b{res}.conv1.weight"].shape[0] for res in resolutions[1:]
-    ]
     resample = kwargs.get("resample_kernel") or (1, 3, 3, 1)
     w_avg_beta = kwargs.get("dlatent_avg_beta", kwargs.get("w_avg_beta", 0.995))
     fields: dict[str, Any] = {
-        "resolution": resolutions[-1],
-        "z_dim": int(first.shape[1]),
-        "w_dim": int(last.shape[0]),
-        "img_channels": int(state["synthesis.b4.torgb.weight"].shape[0]),
-        "mapping_layers": num_mapping,
-        "mapping_features": None if first.shape[0] == last.shape[0] else int(first.shape[0]),
+        **shape_fields(state, resolutions, num_mapping, where, HINT),
         "mapping_lr_multiplier": float(kwargs.get("mapping_lrmul", 0.01)),
         "w_avg_beta": 0.995 if w_avg_beta is None else float(w_avg_beta),
         "use_noise": "synthesis.b4.conv1.noise_strength" in state,
         "conv_clamp": None if kwargs.get("conv_clamp") is None else float(kwargs["conv_clamp"]),
         "resample_filter": tuple(float(t) for t in resample),
-        **channel_fields(channels),
     }
     notes = [note, f"TF network {net.name!r}, pickle version {net.version}"]
     if "num_fp16_res" in kwargs and kwargs["num_fp16_res"]:
