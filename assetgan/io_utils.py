@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash or kill never leaves a half-written output behind."""
+"""Atomic file writes (a crash or kill never leaves a half-written output behind) and the JSON
+reader whose errors name the file."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """Parse a JSON file holding an object; AssetganError naming the file if it cannot be read."""
+    from assetgan.errors import AssetganError
+
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise AssetganError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise AssetganError(f"{path}: expected a JSON object, got {type(document).__name__}")
+    return document

@@ -18,6 +18,7 @@ import numpy as np
 
 from assetgan.assets.taxonomy import KEYPOINTS
 from assetgan.errors import AssetganError
+from assetgan.io_utils import read_json_object
 from assetgan.pipeline.annotate.labeled import (
     LabeledImage,
     check_points_inside,
@@ -26,7 +27,6 @@ from assetgan.pipeline.annotate.labeled import (
     read_image_size,
     resolve_inside,
 )
-from assetgan.pipeline.annotate.labelme import read_document
 from assetgan.pipeline.annotate.labels import allowed_labels_text, keypoint_index, part_id
 from assetgan.pipeline.coco_format import (
     CAR_CATEGORY_ID,
@@ -42,7 +42,7 @@ def read_coco(
 ) -> list[LabeledImage]:
     """Every image of a COCO file as a LabeledImage (images without annotations included)."""
     where = str(path)
-    document = read_document(path)
+    document = read_json_object(path)
     for key in ("images", "annotations", "categories"):
         if not isinstance(document.get(key), list):
             raise AssetganError(f"{where}: '{key}' is missing or not a list")

@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_json, atomic_write_text
+from assetgan.io_utils import atomic_write, atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.labels import labels_txt
 from assetgan.pipeline.annotations import file_sha256
@@ -119,7 +119,7 @@ class ExportManifest:
                 f"{root}: not an annotation export (no export.json); pass the folder "
                 f"`annotate export` wrote with --export"
             )
-        document = labelme.read_document(path)
+        document = read_json_object(path)
         if document.get("kind") != KIND or document.get("schema_version") != SCHEMA_VERSION:
             raise AssetganError(
                 f"{path}: not an assetgan export of schema_version {SCHEMA_VERSION} "

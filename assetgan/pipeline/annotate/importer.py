@@ -11,11 +11,11 @@ from enum import StrEnum
 from pathlib import Path
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json
+from assetgan.io_utils import atomic_write_json, read_json_object
 from assetgan.pipeline.annotate.coco import read_coco
 from assetgan.pipeline.annotate.export import ExportManifest
 from assetgan.pipeline.annotate.labeled import LabeledImage
-from assetgan.pipeline.annotate.labelme import is_annotated, read_document, read_labelme
+from assetgan.pipeline.annotate.labelme import is_annotated, read_labelme
 from assetgan.pipeline.annotate.pngmask import read_png_mask
 from assetgan.pipeline.annotate.raster import RasterRule
 from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet
@@ -83,7 +83,7 @@ def read_labels(
         raise AssetganError(f"{source}: no LabelMe .json files found")
     items, skipped = [], []
     for path in files:
-        document = read_document(path)
+        document = read_json_object(path)
         if "shapes" not in document or "imagePath" not in document:
             raise AssetganError(
                 f"{path}: not a LabelMe file (no shapes / imagePath); point the import at the "

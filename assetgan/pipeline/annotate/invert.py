@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_json
+from assetgan.io_utils import atomic_write, atomic_write_json, read_json_object
 from assetgan.pipeline.annotate.labeled import read_image_size
-from assetgan.pipeline.annotate.labelme import read_document
 from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
@@ -236,7 +235,7 @@ def read_split_items(root: Path, n: int) -> list[RealItem]:
         size = read_image_size(image_path, str(meta_path))
         if read_image_size(parts_path, str(meta_path)) != size:
             raise AssetganError(f"{parts_path}: size differs from {image_path}")
-        meta = read_document(meta_path)
+        meta = read_json_object(meta_path)
         try:
             keypoints = np.asarray(meta["keypoints"]["xyv"], dtype=np.float32).reshape(12, 3)
         except (KeyError, TypeError, ValueError) as error:

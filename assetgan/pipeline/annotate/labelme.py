@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from assetgan.errors import AssetganError
+from assetgan.io_utils import read_json_object
 from assetgan.pipeline.annotate.labeled import (
     LabeledImage,
     check_points_inside,
@@ -85,17 +85,6 @@ def _shape(label: str, shape_type: str, points: list[list[float]]) -> dict[str, 
     }
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """Parse a JSON file; AssetganError naming the file if it cannot be read."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise AssetganError(f"{path}: not readable JSON ({error})") from None
-    if not isinstance(document, dict):
-        raise AssetganError(f"{path}: expected a JSON object, got {type(document).__name__}")
-    return document
-
-
 def is_annotated(document: dict[str, Any]) -> bool:
     """True when a LabelMe document has at least one shape (skeletons have none)."""
     return bool(document.get("shapes"))
@@ -111,7 +100,7 @@ def read_labelme(
     """Paint one LabelMe file into part ids and keypoints, checking everything a user can get
     wrong: unknown labels, shape types, points outside the image, sizes, the image file."""
     where = str(path)
-    document = read_document(path) if document is None else document
+    document = read_json_object(path) if document is None else document
     height, width = (
         _field_int(document, "imageHeight", where),
         _field_int(document, "imageWidth", where),

@@ -22,7 +22,7 @@ from PIL import Image
 from assetgan.assets.taxonomy import merge_parts
 from assetgan.errors import AssetganError
 from assetgan.inverse_graphics.render.camera import Camera
-from assetgan.io_utils import atomic_write_json, atomic_write_text
+from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
 from assetgan.pipeline.coco_format import categories
@@ -157,7 +157,7 @@ class WorldSplit:
         for path in (config_path, manifest):
             if not path.is_file():
                 raise AssetganError(f"{path}: missing; is {root} a finished CarWorld split?")
-        info = json.loads(config_path.read_text())
+        info = read_json_object(config_path)
         if info.get("schema_version") != SCHEMA_VERSION:
             raise AssetganError(
                 f"{config_path}: schema_version {info.get('schema_version')} is not {SCHEMA_VERSION}"
@@ -192,7 +192,7 @@ class WorldSplit:
         path = self.root / "meta" / f"{item_name(index)}.json"
         if not path.is_file():
             raise AssetganError(f"{path}: missing meta for image {index}")
-        return json.loads(path.read_text())
+        return read_json_object(path)
 
     def image(self, index: int) -> np.ndarray:
         """[S, S, 3] uint8 RGB."""

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, atomic_write_text
+from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.stylegan.checkpoint import (
     load_generator,
     load_state_into,
@@ -78,7 +78,7 @@ def load_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise AssetganError(f"{run_dir}: not a training run directory (no {CONFIG_NAME})")
-    return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return TrainConfig.from_dict(read_json_object(path))
 
 
 def _optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -166,7 +166,7 @@ def read_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> Progress:
     """Load a checkpoint written by write_checkpoint into the given modules; return counters."""
-    record = json.loads((checkpoint / "progress.json").read_text(encoding="utf-8"))
+    record = read_json_object(checkpoint / "progress.json")
     if record.get("schema_version") != PROGRESS_SCHEMA_VERSION:
         raise AssetganError(f"{checkpoint}/progress.json: unsupported schema_version")
     for name, module in (("G", generator), ("G_ema", generator_ema), ("D", discriminator)):
