@@ -123,7 +123,7 @@ def test_gather_equals_materialised_features(config):
     dense = materialise(geometry, features)  # [B, C, H, W]
     height, width = geometry.image_size
     assert dense.shape == (2, geometry.channels, height, width)
-    store = NativeFeatureStore(geometry, dtype=torch.float32)
+    store = NativeFeatureStore(geometry, 2, dtype=torch.float32)
     store.add(features)
     gen = torch.Generator().manual_seed(1)
     image = torch.randint(0, 2, (400,), generator=gen)
@@ -220,7 +220,7 @@ class _ScriptedLoss:
 def _scripted_run(max_iterations=None):
     generator, features = _features(TINY, batch=1)
     geometry = generator_geometry(generator)
-    store = NativeFeatureStore(geometry, dtype=torch.float32)
+    store = NativeFeatureStore(geometry, 1, dtype=torch.float32)
     store.add(features)
     ensemble = PixelEnsemble(2, geometry.channels, 3, generator=torch.Generator().manual_seed(0))
     config = TrainConfig(
@@ -247,7 +247,7 @@ def test_native_and_materialised_training_batches_give_the_same_gradients():
     generator, features = _features(TINY_CROP, batch=3)
     geometry = generator_geometry(generator)
     stores = [
-        NativeFeatureStore(geometry, torch.float32),
+        NativeFeatureStore(geometry, 3, torch.float32),
         MaterialisedFeatureStore(geometry, torch.float32),
     ]
     gen = torch.Generator().manual_seed(2)

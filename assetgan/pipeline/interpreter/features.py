@@ -216,66 +216,67 @@ def add_upsampled_rows(
 class NativeFeatureStore:
     """Native-resolution feature maps of a set of images, gathered per pixel on demand.
 
-    Storage per resolution r: [images, rows_r, r, C_r] channels-last in `dtype`, keeping only the
-    rows the cropped image reads. `gather` returns float32 [M, C] features equal to the
-    materialised up-sampled features at those pixels (up to the storage dtype's rounding).
+    Storage per resolution r: [capacity, rows_r, r, C_r] channels-last in `dtype`, allocated
+    once and keeping only the rows the cropped image reads. `gather` returns float32 [M, C]
+    features equal to the materialised up-sampled features at those pixels (up to the storage
+    dtype's rounding). Per resolution a table holds, for every image pixel, the offsets of its
+    four neighbours and its two blend weights, so a gather is one lookup, one index_select and
+    three lerps per resolution.
     """
 
     def __init__(
         self,
         geometry: TapGeometry,
+        capacity: int,  # number of images the store will hold
         dtype: torch.dtype = torch.float16,  # storage precision (computation is float32)
         device: str | torch.device = "cpu",
     ) -> None:
+        if capacity < 1:
+            raise AssetganError(f"NativeFeatureStore: capacity must be >= 1, got {capacity}")
         self.geometry = geometry
+        self.capacity = capacity
         self.dtype = dtype
         self.device = torch.device(device)
         self.groups = geometry.resolution_groups()
-        self._chunks: list[list[torch.Tensor]] = [[] for _ in self.groups]
-        self._stacked: list[torch.Tensor] | None = None
+        self.num_images = 0
         height, width = geometry.image_size
         rows = torch.arange(height) + geometry.top
         cols = torch.arange(width)
-        self._row_tables = []  # per group: (i0 - lo, i1 - lo, lam) for every image row
-        self._col_tables = []
-        for res, _names, _lo, _hi in self.groups:
-            lo, _ = geometry.native_rows(res)
-            i0, i1, lam = bilinear_source(rows, geometry.canvas, res)
-            self._row_tables.append(tuple(t.to(self.device) for t in (i0 - lo, i1 - lo, lam)))
-            self._col_tables.append(
-                tuple(t.to(self.device) for t in bilinear_source(cols, geometry.canvas, res))
+        self._stored: list[torch.Tensor] = []  # per group [capacity, rows_r, r, C_r]
+        self._corners: list[torch.Tensor] = []  # per group [H * W, 4] offsets within an image
+        self._weights: list[torch.Tensor] = []  # per group [H * W, 2] (lx, ly)
+        for res, _names, start, stop in self.groups:
+            lo, hi = geometry.native_rows(res)
+            self._stored.append(
+                torch.zeros(capacity, hi - lo, res, stop - start, dtype=dtype, device=self.device)
             )
-
-    @property
-    def num_images(self) -> int:
-        return len(self._chunks[0]) if self._stacked is None else self._stacked[0].shape[0]
+            r0, r1, ly = bilinear_source(rows, geometry.canvas, res)
+            c0, c1, lx = bilinear_source(cols, geometry.canvas, res)
+            top, bottom = ((r0 - lo) * res)[:, None], ((r1 - lo) * res)[:, None]  # [H, 1]
+            corners = torch.stack([top + c0, top + c1, bottom + c0, bottom + c1], dim=-1)
+            weights = torch.stack(torch.broadcast_tensors(lx[None, :], ly[:, None]), dim=-1)
+            self._corners.append(corners.reshape(-1, 4).to(self.device))
+            self._weights.append(weights.reshape(-1, 2).to(self.device))
 
     def add(self, features: dict[str, torch.Tensor]) -> None:
-        """Append a batch of images' taps ({name: [B, C, r, r]})."""
-        if self._stacked is not None:
-            raise AssetganError("NativeFeatureStore: add() after gather(); build the store first")
+        """Store a batch of images' taps ({name: [B, C, r, r]}) in the next free slots."""
         self.geometry.check_features(features)
-        for idx, (res, names, _lo, _hi) in enumerate(self.groups):
+        count = next(iter(features.values())).shape[0]
+        if self.num_images + count > self.capacity:
+            raise AssetganError(
+                f"NativeFeatureStore: {self.num_images} + {count} images exceed its capacity "
+                f"{self.capacity}"
+            )
+        slots = slice(self.num_images, self.num_images + count)
+        for stored, (res, names, _start, _stop) in zip(self._stored, self.groups, strict=True):
             lo, hi = self.geometry.native_rows(res)
             block = self.geometry.stack_resolution(features, names)[:, :, lo:hi]
-            block = block.permute(0, 2, 3, 1).to(device=self.device, dtype=self.dtype)
-            self._chunks[idx].extend(block.contiguous().unbind(0))
+            stored[slots] = block.permute(0, 2, 3, 1).to(device=self.device, dtype=self.dtype)
+        self.num_images += count
 
     def nbytes(self) -> int:
         """Bytes held by the stored maps."""
-        tensors = self._stacked or [t for chunk in self._chunks for t in chunk]
-        return sum(t.numel() * t.element_size() for t in tensors)
-
-    def _finalise(self) -> list[torch.Tensor]:
-        if self._stacked is None:
-            if not self._chunks[0]:
-                raise AssetganError("NativeFeatureStore: no images added")
-            stacked = []
-            for idx in range(len(self.groups)):
-                stacked.append(torch.stack(self._chunks[idx]))
-                self._chunks[idx] = []
-            self._stacked = stacked
-        return self._stacked
+        return sum(t.numel() * t.element_size() for t in self._stored)
 
     def gather(
         self,
@@ -284,21 +285,21 @@ class NativeFeatureStore:
         col: torch.Tensor,  # [M] int64 image column
     ) -> torch.Tensor:
         """[M, C] float32: the bilinearly up-sampled feature vector of every pixel."""
-        parts = []
+        width = self.geometry.image_size[1]
         image, row, col = (t.to(self.device) for t in (image, row, col))
-        for idx, stored in enumerate(self._finalise()):
+        pixel = row * width + col
+        parts = []
+        for stored, corners, weights in zip(
+            self._stored, self._corners, self._weights, strict=True
+        ):
             _count, rows_r, res, channels = stored.shape
-            r0t, r1t, lyt = self._row_tables[idx]
-            c0t, c1t, lxt = self._col_tables[idx]
-            base = image * (rows_r * res)
-            r0, r1 = r0t[row] * res + base, r1t[row] * res + base
-            c0, c1 = c0t[col], c1t[col]
-            corners = torch.cat([r0 + c0, r0 + c1, r1 + c0, r1 + c1])  # [4 M]
-            values = stored.view(-1, channels).index_select(0, corners).to(torch.float32)
-            top_left, top_right, bottom_left, bottom_right = values.view(4, -1, channels)
-            lx, ly = lxt[col].unsqueeze(1), lyt[row].unsqueeze(1)
-            top = torch.lerp(top_left, top_right, lx)
-            parts.append(torch.lerp(top, torch.lerp(bottom_left, bottom_right, lx), ly))
+            index = corners[pixel] + (image * (rows_r * res)).unsqueeze(1)  # [M, 4]
+            values = stored.view(-1, channels).index_select(0, index.view(-1)).to(torch.float32)
+            values = values.view(-1, 4, channels)
+            blend = weights[pixel]  # [M, 2]
+            lx, ly = blend[:, :1], blend[:, 1:]
+            top = torch.lerp(values[:, 0], values[:, 1], lx)
+            parts.append(torch.lerp(top, torch.lerp(values[:, 2], values[:, 3], lx), ly))
         return torch.cat(parts, dim=1)
 
 

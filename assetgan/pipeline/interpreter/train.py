@@ -288,7 +288,7 @@ def train(
     # ---- features ---------------------------------------------------------------------------
     if store is None:
         dtype = torch.float16 if config.feature_dtype == "float16" else torch.float32
-        store = NativeFeatureStore(geometry, dtype=dtype, device=device)
+        store = NativeFeatureStore(geometry, len(annotations.samples), dtype=dtype, device=device)
     ws = torch.from_numpy(np.stack([s.ws for s in annotations.samples]))
     if callback is not None:
         callback({"stage": "features", "images": len(annotations.samples)})
