@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from PIL import Image
 from rich.progress import Progress
 
-from assetgan.io_utils import atomic_write
+from assetgan.io_utils import atomic_write_png
 
 
 def render(
@@ -42,5 +41,5 @@ def render(
             columns=columns,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
-    atomic_write(out, lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"))
+    atomic_write_png(out, sheet)
     typer.echo(f"wrote {out} ({mesh.num_vertices} vertices, {mesh.num_faces} faces, {views} views)")

@@ -69,14 +69,13 @@ def sheet(
 
     Example: assetgan world sheet --out docs/img/carworld_sheet.png
     """
-    from PIL import Image
 
     from assetgan.errors import AssetganError
-    from assetgan.io_utils import atomic_write
+    from assetgan.io_utils import atomic_write_png
     from assetgan.pipeline.carworld.sheet import style_sheet
 
     if not 32 <= size <= 1024:
         raise AssetganError(f"--size must be in 32..1024, got {size}")
     image = style_sheet(size=size, seed=seed)
-    atomic_write(out, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
+    atomic_write_png(out, image)
     typer.echo(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")

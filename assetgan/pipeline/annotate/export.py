@@ -25,7 +25,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_json, atomic_write_text, read_json_object
+from assetgan.io_utils import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_png,
+    atomic_write_text,
+    read_json_object,
+)
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.labels import labels_txt
 from assetgan.pipeline.annotations import file_sha256
@@ -162,7 +168,7 @@ def export_samples(
         for offset, picture in enumerate(pictures):
             seed = seeds[start + offset]
             name = sample_name(seed)
-            _write_png(images_dir / f"{name}.png", picture)
+            atomic_write_png(images_dir / f"{name}.png", picture)
             height, width = picture.shape[:2]
             atomic_write_json(
                 images_dir / f"{name}.json", labelme.skeleton(f"{name}.png", height, width)
@@ -194,10 +200,6 @@ def export_samples(
     manifest.save()
     atomic_write_json(out / "config.json", {**asdict(config), "generator": str(config.generator)})
     return manifest
-
-
-def _write_png(path: Path, picture: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
 
 
 def _readme(out: Path) -> str:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_json, read_json_object
+from assetgan.io_utils import atomic_write_json, atomic_write_png, read_json_object
 from assetgan.pipeline.annotate.labeled import read_image_size
 from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
 from assetgan.pipeline.stylegan.checkpoint import load_generator
@@ -353,4 +353,4 @@ def _write_sheet(path: Path, real: np.ndarray, recon: np.ndarray) -> None:
         pad = [np.full_like(real[0], 255)] * (8 - len(chunk_real))
         tiles += chunk_real + pad + chunk_recon + pad
     sheet = contact_sheet(tiles, columns=8)
-    atomic_write(path, lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"))
+    atomic_write_png(path, sheet)

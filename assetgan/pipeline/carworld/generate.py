@@ -16,11 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_bytes, atomic_write_text
+from assetgan.io_utils import atomic_write_bytes, atomic_write_png, atomic_write_text
 from assetgan.pipeline.carworld.model import CarModel, build_car
 from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
@@ -67,13 +66,6 @@ def sample_item(config: WorldConfig, index: int) -> tuple[CarParams, SceneParams
         degrade=config.degrade,
     )
     return params, scene
-
-
-def _png(array: np.ndarray) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        Image.fromarray(array).save(tmp, format="PNG")
-
-    return write
 
 
 def _rle_pieces(parts: np.ndarray, keypoints_xyv: np.ndarray) -> list[dict]:
@@ -123,10 +115,10 @@ def _write_item(
     out: RenderedBatch, b: int,
 ) -> None:  # fmt: skip
     paths = item_paths(root, index, config.meshes)
-    atomic_write(paths["image"], _png(out.rgb[b]))
-    atomic_write(paths["parts"], _png(out.parts[b]))
+    atomic_write_png(paths["image"], out.rgb[b])
+    atomic_write_png(paths["parts"], out.parts[b])
     depth_mm = np.clip(np.round(out.depth[b] * 1000.0), 0, 65535).astype(np.uint16)
-    atomic_write(paths["depth"], _png(depth_mm))
+    atomic_write_png(paths["depth"], depth_mm)
     if config.meshes:
         atomic_write_bytes(paths["mesh"], mesh_glb(car))
     mask = out.parts[b] > 0
@@ -287,14 +279,3 @@ def run(
     split = WorldSplit(out, config, records)
     split.save(summary={"images": config.n, "seconds_last_run": round(time.time() - start, 2)})
     return WorldSplit.load(out)
-
-
-def contact_sheet_images(config: WorldConfig, count: int) -> list[np.ndarray]:
-    """RGB images of the first `count` items of a config without writing anything."""
-    images = []
-    with single_thread():
-        for first in range(0, count, config.chunk):
-            items = [sample_item(config, i) for i in range(first, min(first + config.chunk, count))]
-            out = render_batch([build_car(p) for p, _ in items], [s for _, s in items], config.size)
-            images += list(out.rgb)
-    return images
