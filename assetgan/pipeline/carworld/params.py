@@ -275,7 +275,8 @@ SHIFT_STYLE_WEIGHTS = {
 }
 
 
-def _choice(rng: np.random.Generator, weighted: dict | tuple):
+def weighted_choice(rng: np.random.Generator, weighted: dict | tuple):
+    """One key of {choice: weight}, or one choice of ((weight, choice), ...), drawn by weight."""
     items = list(weighted.items()) if isinstance(weighted, dict) else [(c, w) for w, c in weighted]
     weights = np.array([w for _, w in items], dtype=np.float64)
     index = int(rng.choice(len(items), p=weights / weights.sum()))
@@ -293,7 +294,7 @@ def sample_car_params(
 ) -> CarParams:
     """Draw one car. paint_shift uses SHIFT_PAINTS; style_shift favours rare styles and
     widens the proportion spread (the distribution shifts of docs/carworld.md)."""
-    style = _choice(rng, SHIFT_STYLE_WEIGHTS if style_shift else TRAIN_STYLE_WEIGHTS)
+    style = weighted_choice(rng, SHIFT_STYLE_WEIGHTS if style_shift else TRAIN_STYLE_WEIGHTS)
     mean = _STYLE_MEANS[style]
     spread = 1.6 if style_shift else 1.0
 
@@ -318,9 +319,9 @@ def sample_car_params(
     deck = max(deck, floor_top - 0.02)
     height = max(height, max(hood, deck) + 0.35)
     paint_colour = _jitter_colour(
-        rng, _choice(rng, SHIFT_PAINTS if paint_shift else TRAIN_PAINTS), 0.08
+        rng, weighted_choice(rng, SHIFT_PAINTS if paint_shift else TRAIN_PAINTS), 0.08
     )
-    finish = _choice(rng, {Finish.gloss: 0.45, Finish.metallic: 0.4, Finish.matte: 0.15})
+    finish = weighted_choice(rng, {Finish.gloss: 0.45, Finish.metallic: 0.4, Finish.matte: 0.15})
     two_tone = rng.uniform() < 0.1
     roof_paint = (0.05, 0.05, 0.06) if two_tone else paint_colour
     plastic_trim = (
@@ -328,11 +329,13 @@ def sample_car_params(
     )
     grey = float(rng.uniform(0.04, 0.09))
     trim = (round(grey, 4), round(grey, 4), round(grey * 1.05, 4)) if plastic_trim else paint_colour
-    tint = _choice(rng, {(1.0, 1.0, 1.0): 0.5, (0.85, 0.95, 1.15): 0.35, (0.9, 1.1, 1.0): 0.15})
+    tint = weighted_choice(
+        rng, {(1.0, 1.0, 1.0): 0.5, (0.85, 0.95, 1.15): 0.35, (0.9, 1.1, 1.0): 0.15}
+    )
     glass = tuple(round(0.07 * float(rng.uniform(0.6, 1.3)) * t, 4) for t in tint)
     rim = _jitter_colour(
         rng,
-        _choice(
+        weighted_choice(
             rng,
             {
                 (0.75, 0.76, 0.78): 0.55,

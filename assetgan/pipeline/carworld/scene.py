@@ -11,7 +11,7 @@ import numpy as np
 
 from assetgan.errors import AssetganError
 from assetgan.inverse_graphics.render.camera import Camera, orbit_camera
-from assetgan.pipeline.carworld.params import CarParams
+from assetgan.pipeline.carworld.params import CarParams, weighted_choice
 
 Colour = tuple[float, float, float]
 
@@ -85,12 +85,6 @@ class SceneParams:
         return cls(**values)
 
 
-def _choice(rng: np.random.Generator, weighted: dict):
-    keys = list(weighted)
-    weights = np.array([weighted[k] for k in keys], dtype=np.float64)
-    return keys[int(rng.choice(len(keys), p=weights / weights.sum()))]
-
-
 def _rgb(values) -> Colour:
     return tuple(round(float(v), 4) for v in np.clip(values, 0.0, 1.0))
 
@@ -151,7 +145,7 @@ def sample_scene(
         ambient, diffuse, specular = rng.uniform(0.75, 0.95), rng.uniform(0.0, 0.15), 0.05
 
     # ---- background ---------------------------------------------------------------------------
-    kind = _choice(rng, SHIFT_BACKGROUNDS if background_shift else TRAIN_BACKGROUNDS)
+    kind = weighted_choice(rng, SHIFT_BACKGROUNDS if background_shift else TRAIN_BACKGROUNDS)
     if kind is Background.outdoor:
         overcast = rng.uniform() < 0.35
         zenith = _hsv(

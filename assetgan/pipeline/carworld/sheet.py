@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from assetgan.assets.taxonomy import PALETTE_20
+from assetgan.assets.taxonomy import colorize
 from assetgan.inverse_graphics.render.shading import contact_sheet
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.params import BodyStyle, sample_car_params
@@ -37,5 +37,5 @@ def style_sheet(size: int = 192, seed: int = 0) -> np.ndarray:
         with single_thread():
             out = render_batch([car] * len(scenes), scenes, size)
         tiles += list(out.rgb)
-        tiles += [PALETTE_20[out.parts[0]], PALETTE_20[out.parts[2]]]
+        tiles += [colorize(out.parts[0]), colorize(out.parts[2])]
     return contact_sheet(tiles, columns=len(SHEET_VIEWS) + 2)
