@@ -12,7 +12,6 @@ to `ForeignGenerator`. Files are read without executing anything from them:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from assetgan.errors import AssetganError
+from assetgan.pipeline.annotations import file_sha256
 from assetgan.pipeline.stylegan import import_ada, import_rosinality, import_tf
 from assetgan.pipeline.stylegan.checkpoint import load_state_into, save_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
@@ -178,14 +178,6 @@ def _crop_rows(path: Path, resolution: int, options: ImportOptions) -> tuple[int
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def import_generator(
     source: str | Path,
     out: str | Path,
@@ -203,7 +195,7 @@ def import_generator(
     info = {
         "imported_from": source.name,
         "source_format": foreign.format.value,
-        "source_sha256": _sha256(source),
+        "source_sha256": file_sha256(source),
         "notes": notes,
     }
     save_generator(generator, out, fp16=options.fp16, info=info)
