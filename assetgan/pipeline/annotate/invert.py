@@ -32,7 +32,7 @@ from assetgan.pipeline.annotate.labeled import read_image_size
 from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
-from assetgan.pipeline.stylegan.sampling import to_uint8
+from assetgan.pipeline.stylegan.sampling import to_uint8, uint8_to_float
 
 Progress = Callable[[int, int], None]
 
@@ -286,7 +286,7 @@ def run_invert(
     size = _output_size(generator)
     items = [fit_to_generator(item, size) for item in read_split_items(Path(split), n)]
     images = np.stack([item.image for item in items])  # [N, H, W, 3]
-    targets = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    targets = uint8_to_float(images)  # [N, 3, H, W]
     result = invert(generator, targets, config, progress)
     with torch.no_grad():
         recon = to_uint8(generator.synthesis(result.ws.to(device), noise_mode=config.noise_mode))

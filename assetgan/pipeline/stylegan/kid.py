@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from assetgan.pipeline.stylegan.sampling import uint8_to_float
+
 FEATURE_NET_VERSION = "rand-conv-v1"
 
 
@@ -79,13 +81,6 @@ class RandomFeatureNet(nn.Module):
                 x = F.avg_pool2d(x, 2)
         stats.append(F.adaptive_avg_pool2d(x, 2).flatten(1))
         return torch.cat(stats, dim=1)
-
-
-def uint8_to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] uint8 (or [N, H, W, C] numpy uint8) -> float in [-1, 1], [N, C, H, W]."""
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images).permute(0, 3, 1, 2)
-    return images.float() / 127.5 - 1
 
 
 @torch.no_grad()

@@ -101,6 +101,13 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def uint8_to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] uint8 (or [N, H, W, C] numpy uint8) -> float in [-1, 1], [N, C, H, W]."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images).permute(0, 3, 1, 2)
+    return images.float() / 127.5 - 1
+
+
 def write_grid(
     images: np.ndarray,  # [N, H, W, C] uint8
     path: str | Path,

@@ -28,7 +28,12 @@ from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.dataset import load_images
 from assetgan.pipeline.stylegan.discriminator import Discriminator
 from assetgan.pipeline.stylegan.networks import Generator
-from assetgan.pipeline.stylegan.sampling import synthesize_uint8, write_grid, z_from_seeds
+from assetgan.pipeline.stylegan.sampling import (
+    synthesize_uint8,
+    uint8_to_float,
+    write_grid,
+    z_from_seeds,
+)
 from assetgan.pipeline.stylegan.train_config import TrainConfig
 
 KID_SEED = 123  # latents of the KID samples: the same at every snapshot
@@ -177,7 +182,7 @@ def train_iteration(
 
     # Fetch a real batch (x-flip augmentation) and latents.
     pick = torch.randint(images.shape[0], (config.batch,), generator=cpu_rng)
-    real = images[pick].to(device).float() / 127.5 - 1  # [B, C, H, W]
+    real = uint8_to_float(images[pick].to(device))  # [B, C, H, W]
     if config.xflip:
         flip = (torch.rand(config.batch, generator=cpu_rng) < 0.5).to(device)
         real[flip] = real[flip].flip(3)
