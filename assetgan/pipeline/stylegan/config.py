@@ -43,6 +43,15 @@ def _channel_schedule(
     return {res: int(c) for res, c in zip(resolutions, channels, strict=True)}
 
 
+def _to_dict(config: Any, kind: str) -> dict[str, Any]:
+    """A config dataclass as JSON-ready fields (tuples as lists) with kind and schema_version."""
+    data = dataclasses.asdict(config)
+    for key, value in data.items():
+        if isinstance(value, tuple):
+            data[key] = list(value)
+    return {"kind": kind, "schema_version": SCHEMA_VERSION, **data}
+
+
 def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known - {"schema_version", "kind"})
@@ -113,11 +122,7 @@ class GeneratorConfig:
         return (self.img_channels, self.crop_rows[1] - self.crop_rows[0], self.resolution)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return {"kind": "stylegan2_generator", "schema_version": SCHEMA_VERSION, **data}
+        return _to_dict(self, "stylegan2_generator")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
@@ -158,11 +163,7 @@ class DiscriminatorConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return {"kind": "stylegan2_discriminator", "schema_version": SCHEMA_VERSION, **data}
+        return _to_dict(self, "stylegan2_discriminator")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
