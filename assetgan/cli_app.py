@@ -1,9 +1,11 @@
-"""The Typer subclass every command group uses: user errors become one line and exit code 1."""
+"""The Typer subclass every command group uses (user errors become one line and exit code 1) and
+the progress bar commands hand to library code as a callback."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -38,3 +40,19 @@ class App(typer.Typer):
             return fn
 
         return wrap
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A transient rich progress bar; yields a (done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done, count: bar.update(task, completed=done, total=count)

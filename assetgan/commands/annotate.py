@@ -7,15 +7,13 @@ latents (HandsOff); simulate labels samples with a segmenter through the LabelMe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App
+from assetgan.cli_app import App, progress_bar
 from assetgan.cli_types import (
     CutoffOpt,
     DeviceChoice,
@@ -51,22 +49,6 @@ class RuleChoice(StrEnum):
     labelme = "labelme"
 
 
-@contextmanager
-def _bar(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
-    """A transient rich progress bar; yields a (done, total) callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    columns = (
-        *Progress.get_default_columns()[:1],
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done, count: bar.update(task, completed=done, total=count)
-
-
 @app.command("export")
 def export(
     generator: GeneratorOpt,
@@ -89,7 +71,7 @@ def export(
     config = ExportConfig(
         generator, tuple(range(seed, seed + n)), psi, cutoff, resolve_device(device)
     )
-    with _bar("sampling", n) as progress:
+    with progress_bar("sampling", n) as progress:
         manifest = export_samples(config, out, progress=progress)
     height, width = manifest.image_size
     typer.echo(
@@ -135,7 +117,7 @@ def select(
         from assetgan.pipeline.annotations import file_sha256
 
         scores = interpreter_scores(interpreter, model, file_sha256(generator), torch_device)
-    with _bar("embedding candidates", candidates) as progress:
+    with progress_bar("embedding candidates", candidates) as progress:
         selection = run_select(config, model, scores, progress)
     export_config = ExportConfig(generator, selection.seeds, psi, cutoff, torch_device)
     manifest = export_samples(export_config, out, model, selection.to_json(config))
@@ -215,7 +197,7 @@ def invert(
         batch=batch,
     ).validate()
     total = ((n + batch - 1) // batch) * steps
-    with _bar("inverting", total) as progress:
+    with progress_bar("inverting", total) as progress:
         annotation_set, result = run_invert(
             generator, images, n, out, config, resolve_device(device), progress
         )

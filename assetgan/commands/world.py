@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App
+from assetgan.cli_app import App, progress_bar
 from assetgan.cli_types import OutPath, SeedOpt
 from assetgan.pipeline.carworld.params import Shift
 
@@ -32,28 +32,14 @@ def render(
 
     Example: assetgan world render --split train --n 2600 --size 64 --seed 0 --out data/world/train
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from assetgan.pipeline.carworld.generate import run
     from assetgan.pipeline.carworld.split import WorldConfig
 
     config = WorldConfig(
         split=split, n=n, size=size, seed=seed, shift=shift, meshes=meshes, degrade=degrade
     ).validate()
-    columns = (
-        *Progress.get_default_columns()[:1],
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(f"rendering {split}", total=n)
-        result = run(
-            config,
-            out,
-            workers=workers,
-            progress=lambda done, total: bar.update(task, completed=done),
-        )
+    with progress_bar(f"rendering {split}", n) as progress:
+        result = run(config, out, workers=workers, progress=progress)
     typer.echo(f"wrote {out}: {len(result)} images {size}x{size} ({split}, shift {shift.value})")
 
 
