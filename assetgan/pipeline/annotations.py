@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from assetgan.errors import AssetganError
 from assetgan.io_utils import atomic_write, atomic_write_json
+from assetgan.pipeline.stylegan.checkpoint import save_tensors
 
 SCHEMA_VERSION = 1
 IGNORE_ID = 255  # part id of unlabeled pixels (ignored by losses and metrics)
@@ -189,7 +190,7 @@ class AnnotationSet:
                 }
             )
         latents = {s.name: torch.from_numpy(np.ascontiguousarray(s.ws)) for s in self.samples}
-        atomic_write(root / "latents.safetensors", lambda tmp: save_file(latents, str(tmp)))
+        save_tensors(root / "latents.safetensors", latents)
         document = {
             "kind": "assetgan_annotation_set",
             "schema_version": SCHEMA_VERSION,

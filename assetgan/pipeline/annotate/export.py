@@ -22,11 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from assetgan.errors import AssetganError
 from assetgan.io_utils import (
-    atomic_write,
     atomic_write_json,
     atomic_write_png,
     atomic_write_text,
@@ -35,7 +34,7 @@ from assetgan.io_utils import (
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.labels import labels_txt
 from assetgan.pipeline.annotations import file_sha256
-from assetgan.pipeline.stylegan.checkpoint import load_generator
+from assetgan.pipeline.stylegan.checkpoint import load_generator, save_tensors
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import synthesize_uint8, ws_from_seeds
 
@@ -184,7 +183,7 @@ def export_samples(
             )
         if progress is not None:
             progress(min(start + batch, len(seeds)), len(seeds))
-    atomic_write(out / "latents.safetensors", lambda tmp: save_file(latents, str(tmp)))
+    save_tensors(out / "latents.safetensors", latents)
     atomic_write_text(out / "labels.txt", labels_txt())
     atomic_write_text(out / "README.md", _readme(out))
     manifest = ExportManifest(
