@@ -10,6 +10,10 @@ DENSE_IMAGES images and scaled to the batch (its cost is linear in the batch). L
 
     python benchmarks/render.py            # batch 16; 1280 / 5120 faces; 64 / 128 / 256 px
     python benchmarks/render.py --quick    # 64 and 128 px only
+    python benchmarks/render.py --threads 1  # one torch thread everywhere (shared machines)
+
+"culled" is the same step with cull_backfaces=True (valid for closed meshes, such as the
+deformed icospheres of inverse graphics).
 """
 
 from __future__ import annotations
@@ -46,13 +50,13 @@ def make_scene(batch: int, faces: int, size: int):
     return mesh, stack_mvp(cameras), colours, target_rgb, target_mask
 
 
-def step_fast(mesh, mvp, colours, target_rgb, target_mask, offsets) -> None:
+def step_fast(mesh, mvp, colours, target_rgb, target_mask, offsets, cull: bool = False) -> None:
     from assetgan.inverse_graphics.render import antialias_silhouette, interpolate, rasterize
     from assetgan.inverse_graphics.render.camera import transform_points
 
     size = target_rgb.shape[1]
     clip = transform_points(mesh.vertices + offsets, mvp)
-    rast = rasterize(clip, mesh.faces, (size, size))
+    rast = rasterize(clip, mesh.faces, (size, size), cull_backfaces=cull)
     rgb = interpolate(colours, rast, mesh.faces)
     mask = antialias_silhouette(clip, mesh.faces, rast)
     loss = (rgb - target_rgb).abs().mean() + ((mask - target_mask) ** 2).mean()
@@ -87,19 +91,20 @@ def run_single(method: str, faces: int, size: int, repeats: int) -> dict:
     scene = make_scene(BATCH, faces, size)
     offsets = torch.zeros_like(scene[0].vertices, requires_grad=True)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if method == "torch":
-        step_fast(*scene, offsets)  # warm-up
+    fast = method in ("torch", "torch_cull")
+    if fast:
+        step_fast(*scene, offsets, cull=method == "torch_cull")  # warm-up
     times = []
     for _ in range(repeats):
         offsets.grad = None
         start = time.perf_counter()
-        if method == "torch":
-            step_fast(*scene, offsets)
+        if fast:
+            step_fast(*scene, offsets, cull=method == "torch_cull")
         else:
             step_dense(*scene, offsets, images=DENSE_IMAGES)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    timed_images = BATCH if method == "torch" else DENSE_IMAGES
+    timed_images = BATCH if fast else DENSE_IMAGES
     return {
         "ms": 1000 * statistics.median(times) * BATCH / timed_images,
         "timed_images": timed_images,
@@ -113,22 +118,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only 64 and 128 px")
     parser.add_argument("--single", nargs=3, metavar=("METHOD", "FACES", "SIZE"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads in every run (0 = torch's default)"
+    )
     args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.single:
         method, faces, size = args.single
         print(json.dumps(run_single(method, int(faces), int(size), args.repeats)))
         return
-    import torch
-
     sizes = (64, 128) if args.quick else (64, 128, 256)
     rows = []
     print(f"batch {BATCH}, forward + backward, {torch.get_num_threads()} threads")
     for faces in (1280, 5120):
         for size in sizes:
             row = {"batch": BATCH, "faces": faces, "size": size}
-            for method in ("torch", "dense"):
-                repeats = args.repeats if method == "torch" else 1
+            for method in ("torch", "torch_cull", "dense"):
+                repeats = 1 if method == "dense" else args.repeats
                 command = [sys.executable, __file__, "--single", method, str(faces), str(size)]
+                command += ["--threads", str(args.threads)]
                 out = subprocess.run(
                     [*command, "--repeats", str(repeats)],
                     capture_output=True,
@@ -137,13 +148,15 @@ def main() -> None:
                 )
                 row[method] = json.loads(out.stdout.strip().splitlines()[-1])
             row["speedup"] = row["dense"]["ms"] / row["torch"]["ms"]
+            row["speedup_cull"] = row["dense"]["ms"] / row["torch_cull"]["ms"]
             row["memory_ratio"] = row["dense"]["delta_mb"] / max(row["torch"]["delta_mb"], 1.0)
             rows.append(row)
-            fast, dense = row["torch"], row["dense"]
+            fast, cull, dense = row["torch"], row["torch_cull"], row["dense"]
             print(
-                f"faces {faces:5d} {size:4d}px | torch {fast['ms']:8.1f} ms {fast['delta_mb']:6.0f} MB"
-                f" | dense {dense['ms']:10.0f} ms {dense['delta_mb']:6.0f} MB"
-                f" (timed on {dense['timed_images']} image) | speed-up {row['speedup']:.0f}x",
+                f"faces {faces:5d} {size:4d}px | torch {fast['ms']:7.1f} ms {fast['delta_mb']:5.0f} MB"
+                f" | culled {cull['ms']:7.1f} ms | dense {dense['ms']:9.0f} ms"
+                f" {dense['delta_mb']:5.0f} MB (timed on {dense['timed_images']} image)"
+                f" | speed-up {row['speedup']:.0f}x ({row['speedup_cull']:.0f}x culled)",
                 flush=True,
             )
     target = next(r for r in rows if r["faces"] == 5120 and r["size"] == 128)
@@ -152,6 +165,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "rows": rows,
         "target_128px_5120f_ms": target["torch"]["ms"],
+        "target_128px_5120f_culled_ms": target["torch_cull"]["ms"],
         "target_speedup_vs_dense": target["speedup"],
     }
     print(json.dumps(summary))
