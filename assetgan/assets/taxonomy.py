@@ -11,6 +11,10 @@ import numpy as np
 
 from assetgan.errors import AssetganError
 
+IGNORE_ID = (
+    255  # part id of unlabeled pixels (LabelMe's __ignore__; ignored by losses, metrics, COCO)
+)
+
 # car_20: the master part list (index = label id in part PNGs; 0 = background).
 CAR_20 = (
     "background",

@@ -28,12 +28,12 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from assetgan.assets.taxonomy import IGNORE_ID
 from assetgan.errors import AssetganError
 from assetgan.io_utils import atomic_write, atomic_write_json
 from assetgan.pipeline.stylegan.checkpoint import save_tensors
 
 SCHEMA_VERSION = 1
-IGNORE_ID = 255  # part id of unlabeled pixels (ignored by losses and metrics)
 SOURCES = ("generator", "inverted")  # how a sample's latent was obtained
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

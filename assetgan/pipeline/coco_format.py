@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, coco_skeleton
-from assetgan.pipeline.annotate.labels import IGNORE
+from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS, coco_skeleton
 
 CAR_CATEGORY_ID = 100  # COCO category of the whole car (keypoints); parts use car_20 ids 1..19
 
@@ -51,7 +50,7 @@ def part_annotations(part_ids: np.ndarray) -> list[dict[str, Any]]:
     return [
         {"category_id": int(pid), **rle_fields(part_ids == pid), "iscrowd": 0}
         for pid in np.unique(part_ids)
-        if pid not in (0, IGNORE)
+        if pid not in (0, IGNORE_ID)
     ]
 
 

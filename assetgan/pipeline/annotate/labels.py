@@ -2,19 +2,18 @@
 
 Part labels are the car_20 names (assetgan/assets/taxonomy.py); `background` (alias
 `_background_`, LabelMe's spelling) is id 0 and `__ignore__` marks pixels left out of training
-(id IGNORE = 255). Keypoint labels are the 12 PASCAL3D+ names, given as LabelMe points or COCO
+(id IGNORE_ID = 255). Keypoint labels are the 12 PASCAL3D+ names, given as LabelMe points or COCO
 keypoints.
 """
 
 from __future__ import annotations
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, PART_ID
+from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS, PART_ID
 
-IGNORE = 255  # part id of pixels that carry no label (LabelMe's __ignore__, PNG value 255)
 NUM_KEYPOINTS = len(KEYPOINTS)
 
 # LabelMe's own spellings of background / ignore (labelme2voc's labels.txt convention).
-PART_ALIASES = {"_background_": 0, "__ignore__": IGNORE}
+PART_ALIASES = {"_background_": 0, "__ignore__": IGNORE_ID}
 
 
 def part_id(label: str) -> int | None:

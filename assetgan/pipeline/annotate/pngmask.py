@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from assetgan.assets.taxonomy import CAR_20
+from assetgan.assets.taxonomy import CAR_20, IGNORE_ID
 from assetgan.errors import AssetganError
 from assetgan.pipeline.annotate.labeled import LabeledImage, check_size, empty_keypoints
-from assetgan.pipeline.annotate.labels import IGNORE
 
 
 def read_png_mask(path: Path, expected_size: tuple[int, int] | None = None) -> LabeledImage:
@@ -31,7 +30,7 @@ def read_png_mask(path: Path, expected_size: tuple[int, int] | None = None) -> L
             f"{where}: PNG mode {mode} is not a label mask; save one channel of car_20 ids "
             f"(8-bit grayscale or palette, 0..{len(CAR_20) - 1}, 255 = ignore)"
         )
-    bad = (part_ids >= len(CAR_20)) & (part_ids != IGNORE)
+    bad = (part_ids >= len(CAR_20)) & (part_ids != IGNORE_ID)
     if bad.any():
         rows, cols = np.nonzero(bad)
         raise AssetganError(

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
+from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS
 from assetgan.errors import AssetganError
 from assetgan.io_utils import atomic_write_json
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.export import ExportConfig, ExportManifest, export_samples
 from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import
-from assetgan.pipeline.annotate.labels import IGNORE
 from assetgan.pipeline.annotate.raster import RasterRule, mask_to_polygons, simplify_polygon
 from assetgan.pipeline.annotations import AnnotationSet
 
@@ -120,7 +119,7 @@ def draw_like_a_person(
         if config.vertex_noise > 0:
             points = points + rng.normal(0.0, config.vertex_noise, points.shape)
         points = np.clip(points, 0, [width, height])
-        name = "__ignore__" if label == IGNORE else CAR_20[label]
+        name = "__ignore__" if label == IGNORE_ID else CAR_20[label]
         shapes.append(labelme.polygon_shape(name, points))
         drawn_foreground = drawn_foreground or label != 0
     for index, (x, y, visibility) in enumerate(np.asarray(keypoints_xyv, dtype=np.float64)):
