@@ -153,6 +153,20 @@ def test_resume_without_checkpoint_and_export(tmp_path, shapes_dir):
         runs.resolve_generator_file(tmp_path)
 
 
+def test_metrics_reader_drops_a_torn_last_line_only(tmp_path):
+    runs.append_metrics(tmp_path, {"kimg": 0.004, "loss_g": 1.0})
+    runs.append_metrics(tmp_path, {"kimg": 0.008, "loss_g": 0.5})
+    metrics = tmp_path / runs.METRICS_NAME
+    with open(metrics, "a", encoding="utf-8") as handle:
+        handle.write('{"kimg": 0.0')  # killed during the third append
+    assert [m["kimg"] for m in runs.read_metrics(tmp_path)] == [0.004, 0.008]
+    runs.truncate_metrics(tmp_path, 8)  # what a resume does: the torn line goes away
+    assert metrics.read_text(encoding="utf-8").count("\n") == 2
+    metrics.write_text('{"kimg": 0.004}\nnot json\n{"kimg": 0.008}\n', encoding="utf-8")
+    with pytest.raises(AssetganError, match=r"metrics.jsonl:2: not a JSON line"):
+        runs.read_metrics(tmp_path)
+
+
 # --- KID -------------------------------------------------------------------------------------
 
 

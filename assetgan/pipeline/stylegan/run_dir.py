@@ -186,10 +186,24 @@ def append_metrics(run_dir: Path, line: dict[str, Any]) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The metrics.jsonl lines. A torn last line (a kill during `append_metrics`, no newline) is
+    left out so that a resume can rewrite the file; any other bad line is an AssetganError."""
     path = Path(run_dir) / METRICS_NAME
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    records = []
+    for line_no, line in enumerate(lines, 1):
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if line_no == len(lines) and not text.endswith("\n"):
+                break
+            raise AssetganError(f"{path}:{line_no}: not a JSON line ({error})") from None
+    return records
 
 
 def truncate_metrics(run_dir: Path, max_nimg: int) -> None:
