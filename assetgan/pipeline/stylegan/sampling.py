@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from assetgan.errors import AssetganError
+from assetgan.inverse_graphics.render.shading import contact_sheet
 from assetgan.io_utils import atomic_write
 from assetgan.pipeline.stylegan.networks import Generator, truncate
 
@@ -115,17 +116,13 @@ def write_grid(
     blank_first: bool = False,  # leave cell 0 empty (style-mixing sheets)
 ) -> Path:
     """Tile images into one PNG contact sheet (row-major), written atomically."""
-    if images.ndim != 4 or images.dtype != np.uint8:
-        raise AssetganError(f"write_grid expects [N, H, W, C] uint8, got {images.shape}")
+    if images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
+        raise AssetganError(f"write_grid expects [N, H, W, C] uint8, N >= 1, got {images.shape}")
     if blank_first:
         images = np.concatenate([np.zeros_like(images[:1]), images], axis=0)
-    count, height, width, channels = images.shape
+    count, channels = images.shape[0], images.shape[3]
     columns = columns or max(1, math.ceil(math.sqrt(count)))
-    rows = math.ceil(count / columns)
-    sheet = np.zeros((rows * height, columns * width, channels), dtype=np.uint8)
-    for idx in range(count):
-        r, c = divmod(idx, columns)
-        sheet[r * height : (r + 1) * height, c * width : (c + 1) * width] = images[idx]
+    sheet = contact_sheet(list(images), columns, pad=0, fill=0)
     mode = "L" if channels == 1 else "RGB"
     picture = Image.fromarray(sheet[..., 0] if channels == 1 else sheet[..., :3], mode=mode)
     return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
