@@ -31,14 +31,13 @@ def generate(
 ) -> None:
     """Generate image / part / keypoint / uncertainty samples; rerun to resume after a crash.
 
-    Shards may run at the same time into the same --out; the last one to finish writes
-    manifest.jsonl and coco.json.
+    Shards may run at once into the same --out; the last to finish writes manifest and COCO.
 
     Example: assetgan dataset generate --generator G.safetensors --interpreter I.safetensors --n 1000 --out data/gen --shard 0/4
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from assetgan.cli_app import progress_bar
     from assetgan.pipeline.datasets.generate import run
     from assetgan.pipeline.datasets.layout import DatasetConfig, parse_shard
 
@@ -51,18 +50,7 @@ def generate(
         batch=batch,
     ).validate()
     shard_pair = parse_shard(shard)
-    columns = (
-        *Progress.get_default_columns()[:1],
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(f"generating shard {shard}", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(f"generating shard {shard}", total=0) as progress:
         summary = run(
             out, generator, interpreter, config, shard_pair, resolve_device(device), progress
         )

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_bytes, atomic_write_json
+from assetgan.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_png
 from assetgan.pipeline.annotations import file_sha256
 from assetgan.pipeline.datasets.layout import (
     KIND,
@@ -41,12 +40,6 @@ from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
 Progress = Callable[[int, int], None]  # (samples written by this run, samples this run will write)
-
-
-def _png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -76,10 +69,9 @@ def write_sample(
     files = sample_files(seed)
     part_ids = prediction.part_ids[index]
     js = prediction.uncertainty[index]
-    atomic_write_bytes(root / files["image"], _png_bytes(prediction.images[index]))
-    atomic_write_bytes(root / files["parts"], _png_bytes(part_ids))
-    png = uncertainty_png(js, interpreter.config.members)
-    atomic_write_bytes(root / files["uncertainty"], _png_bytes(png))
+    atomic_write_png(root / files["image"], np.ascontiguousarray(prediction.images[index]))
+    atomic_write_png(root / files["parts"], np.ascontiguousarray(part_ids))
+    atomic_write_png(root / files["uncertainty"], uncertainty_png(js, interpreter.config.members))
     atomic_write_bytes(root / files["w"], _npy_bytes(ws.astype(np.float32)))
     keypoints = np.zeros((len(interpreter.config.keypoint_names), 4), np.float32)
     if prediction.heatmaps is not None:

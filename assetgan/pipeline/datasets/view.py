@@ -17,7 +17,7 @@ from PIL import Image
 
 from assetgan.assets.taxonomy import PALETTE_20, SKELETON
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_text
+from assetgan.io_utils import atomic_write_png, atomic_write_text
 from assetgan.pipeline.datasets.layout import read_header, read_manifest
 
 _HEAT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], float)
@@ -35,11 +35,6 @@ def overlay(image: np.ndarray, part_ids: np.ndarray, alpha: float = 0.55) -> np.
     colours = PALETTE_20[np.minimum(part_ids, len(PALETTE_20) - 1)].astype(np.float32)
     mixed = image.astype(np.float32) * (1 - alpha) + colours * alpha
     return np.where(part_ids[..., None] > 0, mixed, image).round().astype(np.uint8)
-
-
-def _save_png(path: Path, array: np.ndarray) -> None:
-    picture = Image.fromarray(array)
-    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
 
 def _keypoint_svg(xyv: list[list[float]], names: list[str], width: int, height: int) -> str:
@@ -80,8 +75,8 @@ def write_gallery(dataset: str | Path, out: str | Path, limit: int | None = None
         image = np.asarray(Image.open(dataset / record["image"]).convert("RGB"))
         parts = np.asarray(Image.open(dataset / record["parts"]))
         js = np.asarray(Image.open(dataset / record["uncertainty"]), dtype=np.float64) / 65535
-        _save_png(files_dir / f"{record['id']}_overlay.png", overlay(image, parts))
-        _save_png(files_dir / f"{record['id']}_js.png", heat_colors(np.sqrt(js)))
+        atomic_write_png(files_dir / f"{record['id']}_overlay.png", overlay(image, parts))
+        atomic_write_png(files_dir / f"{record['id']}_js.png", heat_colors(np.sqrt(js)))
         meta = json.loads((dataset / "meta" / f"{record['id']}.json").read_text())
         svg = _keypoint_svg(meta["keypoints"]["xyv"], names, width, height)
         image_src = html.escape(f"{rel_dataset}/{record['image']}")
