@@ -1,7 +1,8 @@
 """The car taxonomy every stage shares: car_20 parts, merges to car_12 and car_5, the 12
 PASCAL3D+ keypoints with a skeleton, and a colour palette for visualising part maps.
 
-Names and order follow /work/shared/reference/ANCHORS.md; conventions are in docs/taxonomy.md.
+Names and order follow the DatasetGAN car partonomy (docs/carworld.md); conventions are in
+docs/conventions.md.
 Left means the car's own left (+X in the world frame, docs/conventions.md).
 """
 
