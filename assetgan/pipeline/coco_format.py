@@ -63,3 +63,15 @@ def keypoint_fields(keypoints_xyv: np.ndarray, decimals: int) -> dict[str, Any]:
             [round(float(x), decimals), round(float(y), decimals), int(v)] if v > 0 else [0, 0, 0]
         )
     return {"keypoints": flat, "num_keypoints": int((keypoints_xyv[:, 2] > 0).sum())}
+
+
+def image_annotations(part_ids: np.ndarray, keypoints_xyv: np.ndarray) -> list[dict[str, Any]]:
+    """COCO annotations (without ids) of one image: one RLE per present part, then the whole
+    car (its mask and its keypoints, rounded to 3 decimals)."""
+    car = {
+        "category_id": CAR_CATEGORY_ID,
+        **rle_fields(part_ids > 0),
+        "iscrowd": 0,
+        **keypoint_fields(keypoints_xyv, 3),
+    }
+    return [*part_annotations(part_ids), car]

@@ -32,12 +32,7 @@ from assetgan.pipeline.carworld.split import (
     item_paths,
     write_split_json,
 )
-from assetgan.pipeline.coco_format import (
-    CAR_CATEGORY_ID,
-    keypoint_fields,
-    part_annotations,
-    rle_fields,
-)
+from assetgan.pipeline.coco_format import image_annotations
 
 Progress = Callable[[int, int], None]
 
@@ -66,17 +61,6 @@ def sample_item(config: WorldConfig, index: int) -> tuple[CarParams, SceneParams
         degrade=config.degrade,
     )
     return params, scene
-
-
-def _rle_pieces(parts: np.ndarray, keypoints_xyv: np.ndarray) -> list[dict]:
-    """COCO annotations (without ids) of one image: one RLE per present part + the car."""
-    car = {
-        "category_id": CAR_CATEGORY_ID,
-        **rle_fields(parts > 0),
-        "iscrowd": 0,
-        **keypoint_fields(keypoints_xyv, 3),
-    }
-    return [*part_annotations(parts), car]
 
 
 def mesh_glb(car: CarModel) -> bytes:
@@ -156,7 +140,7 @@ def _write_item(
         "bbox": bbox,
         "params": car.params.to_json(),
         "scene": scene.to_json(),
-        "coco": _rle_pieces(out.parts[b], xyv),
+        "coco": image_annotations(out.parts[b], xyv),
     }
     # Compact JSON: the C encoder (an indent falls back to the slow pure-Python one).
     atomic_write_text(paths["meta"], json.dumps(meta, sort_keys=True, separators=(",", ":")))

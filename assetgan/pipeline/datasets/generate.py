@@ -64,7 +64,7 @@ def write_sample(
     config: DatasetConfig,
 ) -> dict[str, Any]:
     """Write one sample's files (meta last) and return its meta."""
-    from assetgan.pipeline.carworld.generate import _rle_pieces as coco_pieces
+    from assetgan.pipeline.coco_format import image_annotations as coco_pieces
 
     files = sample_files(seed)
     part_ids = prediction.part_ids[index]
