@@ -18,6 +18,10 @@ SCHEMA_VERSION = 1
 INTERPRETER_KIND = "style_interpreter"
 
 
+# Tuple-valued fields: lists in JSON, tuples in the dataclass (None stays None).
+_SEQUENCE_FIELDS = ("crop_rows", "class_names", "keypoint_names", "parts_hidden", "keypoint_hidden")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How the ensembles are trained (DatasetGAN's settings by default, ANCHORS.md)."""
@@ -94,13 +98,7 @@ class InterpreterConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["taps"] = [list(t) for t in self.taps]
-        for key in (
-            "crop_rows",
-            "class_names",
-            "keypoint_names",
-            "parts_hidden",
-            "keypoint_hidden",
-        ):
+        for key in _SEQUENCE_FIELDS:
             if data[key] is not None:
                 data[key] = list(data[key])
         return {"kind": INTERPRETER_KIND, "schema_version": SCHEMA_VERSION, **data}
@@ -116,13 +114,7 @@ class InterpreterConfig:
             raise AssetganError(f"{where}: unsupported schema_version (this assetgan reads 1)")
         try:
             data["taps"] = tuple((str(n), int(c), int(r)) for n, c, r in data["taps"])
-            for key in (
-                "crop_rows",
-                "class_names",
-                "keypoint_names",
-                "parts_hidden",
-                "keypoint_hidden",
-            ):
+            for key in _SEQUENCE_FIELDS:
                 if data.get(key) is not None:
                     data[key] = tuple(data[key])
             return cls(**data)
