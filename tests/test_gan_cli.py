@@ -48,6 +48,26 @@ def test_gan_train_and_resume(tmp_path):
     assert result.exit_code == 0, result.output
     assert runs.read_metrics(out)[-1]["batch_idx"] == 3
 
+    # Model card: rebuilt from the run, refused for a standalone file.
+    exported = tmp_path / "asset" / "G.safetensors"
+    result = runner.invoke(
+        app, ["gan", "export-generator", str(out), "--out", str(exported), "--fp16", "--card"]
+    )
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "asset" / "model_card.md").read_text()
+    command = next(line for line in card.splitlines() if "gan train --data" in line).split()
+    for option, value in [("--kimg", "0.024"), ("--batch", "8"), ("--kid-images", "12")]:
+        assert command[command.index(option) + 1] == value
+    assert "--gamma" not in command  # the preset's value is not repeated
+    kid_kimgs = [m["kimg"] for m in runs.read_metrics(out) if "kid" in m]
+    assert len(kid_kimgs) == 3 and all(f"| {k:g} |" in card for k in kid_kimgs)
+    assert Image.open(tmp_path / "asset" / "samples.png").size == (8 * 16, 4 * 16)
+    result = runner.invoke(
+        app, ["gan", "export-generator", str(exported), "--out", str(tmp_path / "x.st"), "--card"]
+    )
+    assert result.exit_code == 1 and "needs a training checkpoint directory" in result.output
+    assert not (tmp_path / "x.st").exists()
+
 
 def test_gan_train_bad_input(tmp_path):
     result = runner.invoke(

@@ -268,15 +268,33 @@ def export_command(
     raw: Annotated[
         bool, typer.Option("--raw", help="Export the trained G instead of its EMA G_ema.")
     ] = False,
+    card: Annotated[
+        bool,
+        typer.Option(
+            "--card", help="Also write model_card.md and sample grids beside --out (from the run)."
+        ),
+    ] = False,
 ) -> None:
     """Write a run's G_ema as a standalone generator checkpoint (+ JSON config).
 
-    Example: assetgan gan export-generator runs/gan64 --out assets/carworld64.safetensors --fp16
+    Example: assetgan gan export-generator runs/gan64 --out assets/carworld64/G.safetensors --fp16 --card
     """
-    from assetgan.pipeline.stylegan.run_dir import export_generator
+    import shlex
+    import sys
 
+    from assetgan.pipeline.stylegan.checkpoint import load_generator
+    from assetgan.pipeline.stylegan.model_card import card_facts, write_model_card
+    from assetgan.pipeline.stylegan.run_dir import export_generator, resolve_generator_file
+
+    source = resolve_generator_file(run, ema=not raw)
+    if card:
+        card_facts(source)  # fail before writing anything if the run cannot fill a card
     path = export_generator(run, out, fp16=fp16, ema=not raw)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
+    if card:
+        command = "assetgan " + shlex.join(["gan", "export-generator", *sys.argv[3:]])
+        written = write_model_card(load_generator(path), source, path, command)
+        typer.echo(f"wrote {written} and sample grids")
 
 
 @app.command("viewcode")
