@@ -8,6 +8,7 @@ from assetgan.commands import dataset as dataset_commands
 from assetgan.commands import gan as gan_commands
 from assetgan.commands import interpreter as interpreter_commands
 from assetgan.commands import render as render_commands
+from assetgan.commands import segment as segment_commands
 from assetgan.commands import world as world_commands
 
 app = App(
@@ -26,6 +27,7 @@ app.add_typer(gan_commands.app, name="gan")
 app.add_typer(annotate_commands.app, name="annotate")
 app.add_typer(interpreter_commands.app, name="interpreter")
 app.add_typer(dataset_commands.app, name="dataset")
+app.add_typer(segment_commands.app, name="segment")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -10,7 +10,8 @@ real import path. docs/annotate.md says what this measures and what it does not.
 
 The segmenter is pluggable: a factory `(checkpoint path, device) -> Predictor`, named on the
 command line as `module:function` or found from the checkpoint's `assetgan_kind` in PREDICTORS.
-The CarWorld-trained segmenter arrives with the `segment` stage; until then PREDICTORS is empty.
+`assetgan segment train` makes such a checkpoint (kind `downstream_segmenter`, docs/segment.md);
+assetgan/assets/segmenter64/ holds one trained on CarWorld.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from assetgan.pipeline.annotations import AnnotationSet
 # images [N, H, W, 3] uint8 -> (part ids [N, H, W] uint8 car_20, keypoints [N, 12, 3] (x, y, v))
 Predictor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 PredictorFactory = Callable[[Path, str], Predictor]  # (checkpoint, device) -> predictor
-# checkpoint `assetgan_kind` -> "module:function" of its PredictorFactory (filled by later stages)
-PREDICTORS: dict[str, str] = {}
+# checkpoint `assetgan_kind` -> "module:function" of its PredictorFactory
+PREDICTORS: dict[str, str] = {
+    "downstream_segmenter": "assetgan.pipeline.downstream.predict:predictor_factory",
+}
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,8 @@ def load_predictor(checkpoint: Path, device: str, spec: str | None = None) -> Pr
         kind = _checkpoint_kind(checkpoint)
         if kind not in PREDICTORS:
             raise AssetganError(
-                f"{checkpoint}: no predictor is registered for checkpoint kind {kind!r}; the "
-                f"CarWorld segmenter arrives with the `segment` stage; until then pass "
+                f"{checkpoint}: no predictor is registered for checkpoint kind {kind!r}; use a "
+                f"checkpoint from `assetgan segment train` or pass "
                 f"--predictor package.module:function"
             )
         spec = PREDICTORS[kind]

@@ -1,0 +1,69 @@
+"""Run a segmenter: part ids and keypoints for uint8 images; the simulated annotator's predictor.
+
+Keypoints: per heatmap the argmax, refined by a 3-point parabola per axis (the interpreter's
+`decode_keypoints`), in image coordinates (docs/conventions.md); v = 2 when the peak is at least
+`config.visible_threshold`, else v = 0 and x = y = 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from assetgan.errors import AssetganError
+from assetgan.pipeline.downstream.checkpoint import load_segmenter
+from assetgan.pipeline.downstream.model import Segmenter
+
+
+@torch.no_grad()
+def predict_maps(
+    model: Segmenter,
+    images: np.ndarray,  # [N, H, W, 3] uint8
+    batch: int = 64,  # images per forward
+) -> tuple[np.ndarray, np.ndarray]:
+    """(part ids [N, H, W] uint8 car_20, heatmaps [N, K, H, W] float32)."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise AssetganError(
+            f"images must be uint8 [N, H, W, 3], got {images.dtype} {list(images.shape)}"
+        )
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    part_ids, heatmaps = [], []
+    for start in range(0, len(images), batch):
+        chunk = torch.from_numpy(np.array(images[start : start + batch]))  # writable copy
+        chunk = chunk.to(device).permute(0, 3, 1, 2).float()
+        logits, heat = model(chunk)
+        part_ids.append(logits.argmax(1).to(torch.uint8).cpu().numpy())
+        heatmaps.append(heat.float().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(part_ids), np.concatenate(heatmaps)
+
+
+def decode_all(heatmaps: np.ndarray, threshold: float) -> np.ndarray:
+    """[N, K, H, W] heatmaps -> [N, K, 3] float32 (x, y, v) with v in {0, 2}."""
+    from assetgan.pipeline.interpreter.predict import decode_keypoints
+
+    out = np.zeros(heatmaps.shape[:2] + (3,), np.float32)
+    for index, maps in enumerate(heatmaps):
+        out[index] = decode_keypoints(maps, threshold, threshold)[:, :3]
+    return out
+
+
+def predict(model: Segmenter, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """images [N, H, W, 3] uint8 -> (part ids [N, H, W] uint8, keypoints [N, K, 3] (x, y, v))."""
+    part_ids, heatmaps = predict_maps(model, images, batch)
+    return part_ids, decode_all(heatmaps, model.config.visible_threshold)
+
+
+def predictor_factory(checkpoint: Path, device: str):
+    """simulate.PredictorFactory for `downstream_segmenter` checkpoints."""
+    model, _ = load_segmenter(checkpoint, device)
+
+    def predictor(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return predict(model, images)
+
+    return predictor

@@ -1,0 +1,306 @@
+"""train(config, data, out) -> Path: fit the downstream segmenter on a labeled directory.
+
+Loss = cross-entropy over car_20 ids (IGNORE_ID pixels skipped) + heatmap_weight * mean squared
+error of the 12 keypoint heatmaps (unit Gaussians at visible keypoints, zero elsewhere). Adam,
+linear warm-up then cosine decay over the run (over the epochs, or over the wall budget).
+
+Deterministic per seed: the weights are initialised from `seed`, epoch e visits the images in the
+order `default_rng([seed, e]).permutation(N)` and flips those where `default_rng([seed, e, 1])`
+says so; one torch thread on CPU then gives the same weights for the same steps. (A wall budget
+decides how many steps run, and the cosine follows the clock, so `minutes` runs are not.)
+
+Files in `out/` (every one written atomically; a kill never leaves a half-written file):
+    segmenter.safetensors / .json   the model (checkpoint.py), written at the end
+    state.safetensors / state.json  model + Adam moments + step, every `save_every_minutes`;
+                                    a rerun with the same config resumes from it
+    log.jsonl                       one line per `log_every` steps (loss, lr, seconds)
+    config.json                     the resolved TrainConfig
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from assetgan.assets.taxonomy import IGNORE_ID
+from assetgan.errors import AssetganError
+from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.pipeline.downstream.checkpoint import save_segmenter
+from assetgan.pipeline.downstream.data import LabeledArrays, flip_x, gaussian_heatmaps
+from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
+from assetgan.pipeline.stylegan.checkpoint import load_state_into, load_tensors, save_tensors
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the segmenter is trained (saved as out/config.json and in the checkpoint info)."""
+
+    model: SegmenterConfig = field(default_factory=SegmenterConfig)  # the network
+    epochs: float | None = None  # passes over the data; None = until the wall budget ends
+    minutes: float | None = None  # wall budget of this run; None = until `epochs` are done
+    batch: int = 32  # images per step
+    lr: float = 2e-3  # Adam learning rate after warm-up
+    warmup_steps: int = 100  # linear warm-up
+    final_lr_fraction: float = 0.02  # the cosine ends at lr * this
+    heatmap_weight: float = 300.0  # weight of the heatmap MSE against the cross-entropy
+    flip: float = 0.5  # probability of the x-flip (keypoints swap left/right)
+    seed: int = 0  # initialisation, image order and flips
+    log_every: int = 50  # steps between log.jsonl lines
+    save_every_minutes: float = 5.0  # resumable state at least this often
+
+    def validate(self) -> TrainConfig:
+        self.model.validate()
+        if self.epochs is None and self.minutes is None:
+            raise AssetganError("give --epochs or --minutes (or both: whichever ends first)")
+        if (self.epochs is not None and self.epochs <= 0) or (
+            self.minutes is not None and self.minutes <= 0
+        ):
+            raise AssetganError("--epochs and --minutes must be > 0")
+        if self.batch < 1 or self.lr <= 0 or not 0 <= self.flip <= 1:
+            raise AssetganError("need batch >= 1, lr > 0 and 0 <= flip <= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["model"] = self.model.to_dict()
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a resumed run must share with the saved state."""
+        keep = ("model", "batch", "lr", "warmup_steps", "heatmap_weight", "flip", "seed")
+        return {k: v for k, v in self.to_dict().items() if k in keep}
+
+
+def batch_indices(count: int, batch: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image indices [B], flip mask [B] bool before the probability test) of step `step`."""
+    steps_per_epoch = max(1, count // batch)
+    epoch, position = divmod(step, steps_per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(count)
+    draws = np.random.default_rng([seed, epoch, 1]).random(count)
+    chosen = order[position * batch : (position + 1) * batch]
+    return chosen, draws[chosen]
+
+
+def make_batch(
+    data: LabeledArrays, indices: np.ndarray, flip_draws: np.ndarray, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images [B, 3, H, W] float 0..255, part ids [B, H, W] int64, heatmaps [B, K, H, W])."""
+    images = data.images[indices]
+    parts = data.part_ids[indices]
+    keypoints = data.keypoints_xyv[indices]
+    flip = flip_draws < config.flip
+    if flip.any():
+        images, parts, keypoints = images.copy(), parts.copy(), keypoints.copy()
+        images[flip], parts[flip], keypoints[flip] = flip_x(
+            images[flip], parts[flip], keypoints[flip]
+        )
+    height, width = parts.shape[1:]
+    heat = gaussian_heatmaps(keypoints, height, width, config.model.heatmap_sigma)
+    return (
+        torch.from_numpy(images).permute(0, 3, 1, 2).float(),
+        torch.from_numpy(parts.astype(np.int64)),
+        torch.from_numpy(heat),
+    )
+
+
+def loss_terms(
+    model: Segmenter, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cross-entropy, heatmap MSE) of one batch."""
+    images, parts, heat = batch
+    logits, predicted_heat = model(images)
+    cross_entropy = F.cross_entropy(logits, parts, ignore_index=IGNORE_ID)
+    return cross_entropy, F.mse_loss(predicted_heat, heat)
+
+
+def learning_rate(config: TrainConfig, step: int, fraction: float) -> float:
+    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
+    floor = config.final_lr_fraction
+    cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+    return config.lr * warm * cosine
+
+
+# ---- resumable state --------------------------------------------------------------------------
+
+
+def _save_state(out: Path, model: Segmenter, optimizer: torch.optim.Adam, state: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for index, parameter in enumerate(model.parameters()):
+        moments = optimizer.state.get(parameter)
+        if moments:
+            tensors[f"adam.{index}.exp_avg"] = moments["exp_avg"]
+            tensors[f"adam.{index}.exp_avg_sq"] = moments["exp_avg_sq"]
+            tensors[f"adam.{index}.step"] = torch.as_tensor(moments["step"]).reshape(1).float()
+    save_tensors(out / "state.safetensors", tensors, {"state": json.dumps(state)})
+    atomic_write_json(out / "state.json", state)  # a copy for people; the header is the truth
+
+
+def _load_state(
+    out: Path, model: Segmenter, optimizer: torch.optim.Adam, identity: dict
+) -> dict | None:
+    path = out / "state.safetensors"
+    if not path.is_file():
+        return None
+    tensors, metadata = load_tensors(path)
+    state = json.loads(metadata.get("state", "{}"))
+    if state.get("identity") != identity:
+        raise AssetganError(
+            f"{path}: saved by a run with another config; use a new --out or delete {out}"
+        )
+    load_state_into(
+        model,
+        {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
+        str(path),
+    )
+    for index, parameter in enumerate(model.parameters()):
+        if f"adam.{index}.exp_avg" in tensors:
+            optimizer.state[parameter] = {
+                "step": tensors[f"adam.{index}.step"].reshape(()),
+                "exp_avg": tensors[f"adam.{index}.exp_avg"].clone(),
+                "exp_avg_sq": tensors[f"adam.{index}.exp_avg_sq"].clone(),
+            }
+    return state
+
+
+# ---- the loop ---------------------------------------------------------------------------------
+
+
+def train(
+    config: TrainConfig,
+    data: LabeledArrays,
+    out: str | Path,
+    *,
+    val: LabeledArrays | None = None,  # evaluated at the end (metrics in the checkpoint info)
+    device: str = "cpu",
+    progress: Progress | None = None,  # (done, total): steps, or seconds under a wall budget
+    info: dict[str, Any] | None = None,  # extra provenance stored in the checkpoint
+) -> Path:
+    """Train (or resume) and write out/segmenter.safetensors; returns its path."""
+    config = config.validate()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AssetganError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise AssetganError(f"{out}: not empty and not a segmenter training directory")
+    if out.is_dir() and (out / "config.json").is_file():
+        previous = read_json_object(out / "config.json")
+        if {k: previous.get(k) for k in config.identity()} != config.identity():
+            raise AssetganError(
+                f"{out}: holds a run with another config; use a new --out or delete it"
+            )
+    if len(data) < config.batch:
+        raise AssetganError(f"{data.root}: {len(data)} images, fewer than --batch {config.batch}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", config.to_dict())
+
+    # -- model, optimiser, resume
+    torch.manual_seed(config.seed)
+    model = Segmenter(config.model).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    state = _load_state(out, model, optimizer, config.identity()) or {
+        "identity": config.identity(),
+        "step": 0,
+        "seconds": 0.0,
+    }
+    steps_per_epoch = max(1, len(data) // config.batch)
+    total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs is not None else None
+    budget = config.minutes * 60 if config.minutes is not None else None
+    start, last_save = time.time(), time.time()
+    seconds_before = state["seconds"]
+    log_lines: list[str] = []
+    running = {"ce": 0.0, "heat": 0.0, "count": 0}
+
+    def fraction() -> float:
+        by_steps = state["step"] / total_steps if total_steps else 0.0
+        by_time = (time.time() - start) / budget if budget else 0.0
+        return max(by_steps, by_time)
+
+    def flush_log() -> None:
+        if log_lines:
+            path = out / "log.jsonl"
+            old = path.read_text(encoding="utf-8") if path.is_file() else ""
+            atomic_write_text(path, old + "".join(log_lines))
+            log_lines.clear()
+
+    # -- steps
+    while True:
+        if total_steps is not None and state["step"] >= total_steps:
+            break
+        if budget is not None and time.time() - start >= budget:
+            break
+        indices, draws = batch_indices(len(data), config.batch, config.seed, state["step"])
+        images, parts, heat = (t.to(device) for t in make_batch(data, indices, draws, config))
+        lr = learning_rate(config, state["step"], fraction())
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        cross_entropy, heat_mse = loss_terms(model, (images, parts, heat), config)
+        loss = cross_entropy + config.heatmap_weight * heat_mse
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state["step"] += 1
+        running["ce"] += cross_entropy.item()
+        running["heat"] += heat_mse.item()
+        running["count"] += 1
+        if state["step"] % config.log_every == 0:
+            count = running["count"]
+            line = {
+                "step": state["step"],
+                "epoch": round(state["step"] / steps_per_epoch, 3),
+                "cross_entropy": round(running["ce"] / count, 5),
+                "heatmap_mse": round(running["heat"] / count, 7),
+                "lr": round(lr, 7),
+                "seconds": round(seconds_before + time.time() - start, 1),
+            }
+            log_lines.append(json.dumps(line, sort_keys=True) + "\n")
+            running = {"ce": 0.0, "heat": 0.0, "count": 0}
+        if progress:
+            if budget is not None and total_steps is None:
+                progress(min(int(time.time() - start), int(budget)), int(budget))
+            else:
+                progress(state["step"], total_steps)
+        if time.time() - last_save >= config.save_every_minutes * 60:
+            state["seconds"] = seconds_before + time.time() - start
+            _save_state(out, model, optimizer, state)
+            flush_log()
+            last_save = time.time()
+
+    # -- final files
+    state["seconds"] = seconds_before + time.time() - start
+    _save_state(out, model, optimizer, state)
+    flush_log()
+    model.eval()
+    metrics = None
+    if val is not None:
+        from assetgan.pipeline.downstream.evaluate import evaluate_predictions
+        from assetgan.pipeline.downstream.predict import predict
+
+        predicted_parts, predicted_keypoints = predict(model, val.images)
+        metrics = evaluate_predictions(
+            val.part_ids, val.keypoints_xyv, predicted_parts, predicted_keypoints
+        )
+        atomic_write_json(out / "val_metrics.json", metrics)
+    record = {
+        "train": config.to_dict(),
+        "data": str(data.root),
+        "data_kind": data.kind,
+        "images": len(data),
+        "steps": state["step"],
+        "epochs": round(state["step"] / steps_per_epoch, 3),
+        "seconds": round(state["seconds"], 1),
+        "val": None if val is None else str(val.root),
+        "val_miou_car_20": None if metrics is None else metrics["segmentation"]["car_20"]["miou"],
+        **(info or {}),
+    }
+    return save_segmenter(model, out / "segmenter.safetensors", info=record)
