@@ -194,6 +194,19 @@ def test_training_reduces_the_loss_and_is_deterministic(labeled, tmp_path):
     assert log[-1]["step"] == 12 and log[-1]["cross_entropy"] < log[0]["cross_entropy"]
 
 
+def test_class_weights_favour_rare_parts_with_mean_one_per_pixel():
+    from assetgan.pipeline.downstream.train import class_weights
+
+    parts = np.zeros((1, 10, 10), np.uint8)
+    parts[0, 0, :4] = PART_ID["handles"]  # 4 px
+    parts[0, 1, :] = 255  # ignored
+    weights = class_weights(parts, 20, 0.5).numpy()
+    frequency = np.array([86, 4]) / 90
+    assert weights[PART_ID["handles"]] / weights[0] == pytest.approx(np.sqrt(86 / 4), rel=1e-5)
+    assert (frequency * weights[[0, PART_ID["handles"]]]).sum() == pytest.approx(1.0, rel=1e-5)
+    assert weights[PART_ID["door"]] == 0 and class_weights(parts, 20, 0.0) is None
+
+
 def test_rerun_resumes_and_another_config_is_refused(labeled, trained, tmp_path):
     import shutil
 
@@ -325,7 +338,7 @@ def test_cli_train_eval_predict(tmp_path, split_dir):
     assert result.exit_code == 0, result.output
     metrics = json.loads(metrics_path.read_text())
     assert metrics["images"] == 24 and 0 <= metrics["segmentation"]["car_5"]["miou"] <= 1
-    assert Image.open(sheet).size == (2 + 6 * (64 * 3 + 2), 2 + 2 * (64 * 3 + 2))
+    assert Image.open(sheet).size == (2 + 6 * (64 * 4 + 2), 2 + 2 * (64 * 4 + 2))
     result = runner.invoke(
         app,
         ["segment", "predict", "--model", str(out), str(split_dir / "images" / "000001.png"),

@@ -48,6 +48,12 @@ def train(
     batch: Annotated[int, typer.Option(help="Images per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
     limit: Annotated[int | None, typer.Option(help="Use only the first LIMIT images.")] = None,
+    class_weight_power: Annotated[
+        float, typer.Option(help="Cross-entropy class weights (1/frequency)**P; 0 = none.")
+    ] = 0.0,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Start from this segmenter's weights.")
+    ] = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = 1,
     device: DeviceOpt = DeviceChoice.auto,
@@ -73,14 +79,26 @@ def train(
         ) from None
     model = SegmenterConfig(architecture=architecture.value, channels=widths)
     config = TrainConfig(
-        model=model, epochs=epochs, minutes=minutes, batch=batch, lr=lr, seed=seed
+        model=model,
+        epochs=epochs,
+        minutes=minutes,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        class_weight_power=class_weight_power,
     ).validate()
     with progress_bar("reading data", 1) as progress:
         train_set = load_labeled(data, limit=limit, progress=progress)
         val_set = load_labeled(val, progress=progress) if val is not None else None
     with progress_bar("training", 1) as progress:
         path = run_train(
-            config, train_set, out, val=val_set, device=resolve_device(device), progress=progress
+            config,
+            train_set,
+            out,
+            val=val_set,
+            device=resolve_device(device),
+            progress=progress,
+            init=init,
         )
     typer.echo(f"wrote {path}")
     if val_set is not None:

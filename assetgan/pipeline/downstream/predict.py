@@ -59,6 +59,22 @@ def predict(model: Segmenter, images: np.ndarray, batch: int = 64) -> tuple[np.n
     return part_ids, decode_all(heatmaps, model.config.visible_threshold)
 
 
+def calibrate_threshold(
+    model: Segmenter,
+    images: np.ndarray,  # [N, H, W, 3] uint8 (training images: never the test split)
+    keypoints_xyv: np.ndarray,  # [N, K, 3] their ground truth
+    grid: tuple[float, ...] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
+) -> float:
+    """The visibility threshold on the heatmap peak that best separates visible (v = 2) from
+    not visible keypoints on these images (most agreement; ties -> the larger threshold)."""
+    _, heatmaps = predict_maps(model, images)
+    peaks = heatmaps.reshape(*heatmaps.shape[:2], -1).max(-1)  # [N, K]
+    visible = keypoints_xyv[..., 2] == 2
+    scores = [((peaks >= t) == visible).mean() for t in grid]
+    best = max(range(len(grid)), key=lambda i: (scores[i], grid[i]))
+    return float(grid[best])
+
+
 def predictor_factory(checkpoint: Path, device: str):
     """simulate.PredictorFactory for `downstream_segmenter` checkpoints."""
     model, _ = load_segmenter(checkpoint, device)

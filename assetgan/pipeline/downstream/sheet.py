@@ -19,7 +19,7 @@ def _with_keypoints(picture: np.ndarray, keypoints_xyv: np.ndarray, scale: int) 
         if v != 2:
             continue
         colour = (0, 230, 0) if "left" in name else (255, 40, 40)
-        r = max(2, scale // 2 + 1)
+        r = max(2, scale - 1)
         draw.ellipse((x * scale - r, y * scale - r, x * scale + r, y * scale + r), fill=colour,
                      outline=(0, 0, 0))  # fmt: skip
     return np.asarray(canvas)
@@ -31,7 +31,7 @@ def prediction_sheet(
     truth_keypoints: np.ndarray,  # [N, K, 3]
     predicted_parts: np.ndarray,  # [N, H, W]
     predicted_keypoints: np.ndarray,  # [N, K, 3]
-    scale: int = 3,  # nearest-neighbour enlargement
+    scale: int = 4,  # nearest-neighbour enlargement
     triples_per_row: int = 2,  # (image, truth, prediction) triples side by side
 ) -> np.ndarray:
     """[rows, cols, 3] uint8 sheet."""

@@ -9,6 +9,9 @@ order `default_rng([seed, e]).permutation(N)` and flips those where `default_rng
 says so; one torch thread on CPU then gives the same weights for the same steps. (A wall budget
 decides how many steps run, and the cosine follows the clock, so `minutes` runs are not.)
 
+At the end the keypoint visibility threshold (heatmap peak) is chosen on up to 1000 training
+images (predict.calibrate_threshold) and stored in the checkpoint's config.
+
 Files in `out/` (every one written atomically; a kill never leaves a half-written file):
     segmenter.safetensors / .json   the model (checkpoint.py), written at the end
     state.safetensors / state.json  model + Adam moments + step, every `save_every_minutes`;
@@ -19,6 +22,7 @@ Files in `out/` (every one written atomically; a kill never leaves a half-writte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -54,6 +58,8 @@ class TrainConfig:
     warmup_steps: int = 100  # linear warm-up
     final_lr_fraction: float = 0.02  # the cosine ends at lr * this
     heatmap_weight: float = 300.0  # weight of the heatmap MSE against the cross-entropy
+    class_weight_power: float = 0.0  # cross-entropy class weights (1 / pixel frequency) ** this,
+    # scaled so the mean weight per pixel is 1; 0 = plain cross-entropy, 0.5 = square root
     flip: float = 0.5  # probability of the x-flip (keypoints swap left/right)
     seed: int = 0  # initialisation, image order and flips
     log_every: int = 50  # steps between log.jsonl lines
@@ -79,6 +85,7 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The fields a resumed run must share with the saved state."""
         keep = ("model", "batch", "lr", "warmup_steps", "heatmap_weight", "flip", "seed")
+        keep = (*keep, "class_weight_power")
         return {k: v for k, v in self.to_dict().items() if k in keep}
 
 
@@ -114,13 +121,27 @@ def make_batch(
     )
 
 
+def class_weights(part_ids: np.ndarray, num_classes: int, power: float) -> torch.Tensor | None:
+    """[C] float32 cross-entropy weights (TrainConfig.class_weight_power), None for power 0."""
+    if power == 0:
+        return None
+    counts = np.bincount(part_ids[part_ids != IGNORE_ID].ravel(), minlength=num_classes)
+    frequency = counts[:num_classes] / max(1, counts.sum())
+    weights = np.where(frequency > 0, np.maximum(frequency, 1e-12) ** -power, 0.0)
+    weights = weights / max(1e-12, float((weights * frequency).sum()))  # mean 1 per pixel
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def loss_terms(
-    model: Segmenter, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], config: TrainConfig
+    model: Segmenter,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    config: TrainConfig,
+    weights: torch.Tensor | None = None,  # [C] class weights of the cross-entropy
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(cross-entropy, heatmap MSE) of one batch."""
     images, parts, heat = batch
     logits, predicted_heat = model(images)
-    cross_entropy = F.cross_entropy(logits, parts, ignore_index=IGNORE_ID)
+    cross_entropy = F.cross_entropy(logits, parts, weight=weights, ignore_index=IGNORE_ID)
     return cross_entropy, F.mse_loss(predicted_heat, heat)
 
 
@@ -185,6 +206,7 @@ def train(
     device: str = "cpu",
     progress: Progress | None = None,  # (done, total): steps, or seconds under a wall budget
     info: dict[str, Any] | None = None,  # extra provenance stored in the checkpoint
+    init: str | Path | None = None,  # start a new run from this segmenter's weights
 ) -> Path:
     """Train (or resume) and write out/segmenter.safetensors; returns its path."""
     config = config.validate()
@@ -207,6 +229,17 @@ def train(
     # -- model, optimiser, resume
     torch.manual_seed(config.seed)
     model = Segmenter(config.model).to(device).train()
+    if init is not None and not (out / "state.safetensors").is_file():
+        from assetgan.pipeline.downstream.checkpoint import load_segmenter
+
+        start_model, _ = load_segmenter(init)
+        same = dataclasses.replace(start_model.config, visible_threshold=0.0)
+        if same != dataclasses.replace(config.model, visible_threshold=0.0):
+            raise AssetganError(f"--init {init}: its network config differs from this run's")
+        model.load_state_dict(start_model.state_dict())
+    weights = class_weights(data.part_ids, config.model.num_classes, config.class_weight_power)
+    if weights is not None:
+        weights = weights.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     state = _load_state(out, model, optimizer, config.identity()) or {
         "identity": config.identity(),
@@ -244,7 +277,7 @@ def train(
         lr = learning_rate(config, state["step"], fraction())
         for group in optimizer.param_groups:
             group["lr"] = lr
-        cross_entropy, heat_mse = loss_terms(model, (images, parts, heat), config)
+        cross_entropy, heat_mse = loss_terms(model, (images, parts, heat), config, weights)
         loss = cross_entropy + config.heatmap_weight * heat_mse
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -281,10 +314,14 @@ def train(
     _save_state(out, model, optimizer, state)
     flush_log()
     model.eval()
+    # -- keypoint visibility threshold from (up to 1000) training images, never from `val`
+    from assetgan.pipeline.downstream.predict import calibrate_threshold, predict
+
+    threshold = calibrate_threshold(model, data.images[:1000], data.keypoints_xyv[:1000])
+    model.config = dataclasses.replace(model.config, visible_threshold=threshold)
     metrics = None
     if val is not None:
         from assetgan.pipeline.downstream.evaluate import evaluate_predictions
-        from assetgan.pipeline.downstream.predict import predict
 
         predicted_parts, predicted_keypoints = predict(model, val.images)
         metrics = evaluate_predictions(
@@ -299,6 +336,8 @@ def train(
         "steps": state["step"],
         "epochs": round(state["step"] / steps_per_epoch, 3),
         "seconds": round(state["seconds"], 1),
+        "visible_threshold": threshold,
+        "init": None if init is None else str(init),
         "val": None if val is None else str(val.root),
         "val_miou_car_20": None if metrics is None else metrics["segmentation"]["car_20"]["miou"],
         **(info or {}),
