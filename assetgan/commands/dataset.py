@@ -15,7 +15,7 @@ app = App(help="Datasets: N labeled pairs from a generator + interpreter, filter
 
 @app.command("generate")
 def generate(
-    generator: Annotated[Path, typer.Option("--generator", help="Generator checkpoint.")],
+    generator: Annotated[Path, typer.Option("--generator", "-g", help="Generator checkpoint.")],
     interpreter: Annotated[Path, typer.Option("--interpreter", help="Interpreter checkpoint.")],
     out: OutPath,
     n: Annotated[int, typer.Option("--n", help="Number of samples (seeds seed-start ...).")] = 1000,

@@ -18,7 +18,7 @@ AnnotationsOpt = Annotated[
     Path, typer.Option("--annotations", help="Annotation set directory (docs/formats.md).")
 ]
 GeneratorOpt = Annotated[
-    Path, typer.Option("--generator", help="Generator checkpoint the set was annotated on.")
+    Path, typer.Option("--generator", "-g", help="Generator checkpoint the set was annotated on.")
 ]
 
 
