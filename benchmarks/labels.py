@@ -113,7 +113,12 @@ def main() -> None:
     for name in ("handsoff", "simulated"):
         pck = results[name].get("pck") or {}
         print(f"{name:<12} {results[name]['miou']:>12.3f}  {json.dumps(pck)}")
-    print(f"{'segmenter':<12} {json.dumps(results['segmenter'])[:200]}")
+    seg = results["segmenter"]
+    print(
+        f"{'segmenter':<12} {seg['segmentation']['car_20']['miou']:>12.3f}  "
+        f"(real test images, {seg['images']} of them; PCK@0.1 of the bbox "
+        f"{seg['keypoints']['pck@0.1']:.3f})"
+    )
     print(json.dumps({"results": results, "seconds": seconds, "inversion": inversion}))
 
 
