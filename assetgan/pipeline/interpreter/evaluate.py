@@ -5,7 +5,8 @@ ignore pixels excluded); mIoU averages the classes that occur in the ground trut
 prediction (background included, as DatasetGAN reports). PCK@t counts labeled keypoints whose
 predicted position lies within t pixels, with t given at a 512-pixel image width and scaled to
 the set's width (the paper's th-15/10/5 are at 512 x 384); a keypoint predicted absent (v = 0)
-counts as a miss.
+counts as a miss. Interpreters over car_20 are also scored on the car_12 and car_5 merges
+(`merged`), computed from the same predictions.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from assetgan.assets.taxonomy import CAR_5, CAR_12, CAR_20, merge_parts
 from assetgan.pipeline.annotations import IGNORE_ID, AnnotationSet
 from assetgan.pipeline.interpreter.predict import decode_keypoints, predict
 from assetgan.pipeline.interpreter.train import Interpreter, check_annotations
 from assetgan.pipeline.stylegan.networks import Generator
 
 PCK_THRESHOLDS_AT_512 = (15.0, 10.0, 5.0)
+MERGES = {"car_12": CAR_12, "car_5": CAR_5}  # coarser taxonomies reported for car_20 models
 
 
 def confusion_iou(
@@ -37,6 +40,23 @@ def confusion_iou(
         - intersection
     )
     return intersection, union
+
+
+def merge_keep_ignore(part_ids: np.ndarray, target: str) -> np.ndarray:
+    """car_20 ids -> `target` ids (car_12 / car_5), IGNORE_ID pixels kept as IGNORE_ID."""
+    ignore = part_ids == IGNORE_ID
+    merged = merge_parts(np.where(ignore, 0, part_ids), target)
+    merged[ignore] = IGNORE_ID
+    return merged
+
+
+def _miou(intersection: np.ndarray, union: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
+    per_class = {
+        name: (float(intersection[k] / union[k]) if union[k] else None)
+        for k, name in enumerate(names)
+    }
+    present = [v for v in per_class.values() if v is not None]
+    return {"miou": float(np.mean(present)) if present else None, "per_class_iou": per_class}
 
 
 def visibility_thresholds(interpreter: Interpreter) -> tuple[float, float]:
@@ -63,6 +83,11 @@ def evaluate(
     hits = np.zeros(len(scaled), np.int64)
     labeled = 0
     visible_min, present_min = visibility_thresholds(interpreter)
+    # car_20 interpreters are also scored on the car_12 / car_5 merges (taxonomy.py)
+    merges = MERGES if tuple(interpreter.config.class_names) == CAR_20 else {}
+    merged_counts = {
+        t: (np.zeros(len(n), np.int64), np.zeros(len(n), np.int64)) for t, n in merges.items()
+    }
     for start in range(0, len(annotations.samples), batch):
         samples = annotations.samples[start : start + batch]
         ws = torch.from_numpy(np.stack([s.ws for s in samples]))
@@ -71,6 +96,14 @@ def evaluate(
             inter, uni = confusion_iou(sample.part_ids, result.part_ids[idx], classes)
             intersection += inter
             union += uni
+            for target, (m_inter, m_union) in merged_counts.items():
+                inter, uni = confusion_iou(
+                    merge_keep_ignore(sample.part_ids, target),
+                    merge_parts(result.part_ids[idx], target),
+                    len(merges[target]),
+                )
+                m_inter += inter
+                m_union += uni
             if result.heatmaps is None:
                 continue
             found = decode_keypoints(result.heatmaps[idx], visible_min, present_min)
@@ -81,16 +114,15 @@ def evaluate(
                 if found[k, 2] > 0:
                     dist = float(np.hypot(found[k, 0] - x, found[k, 1] - y))
                     hits += np.array([dist <= t for t in scaled])
-    per_class = {
-        name: (float(intersection[k] / union[k]) if union[k] else None)
-        for k, name in enumerate(interpreter.config.class_names)
-    }
-    present = [v for v in per_class.values() if v is not None]
     metrics: dict[str, Any] = {
         "images": len(annotations.samples),
-        "miou": float(np.mean(present)) if present else None,
-        "per_class_iou": per_class,
+        **_miou(intersection, union, tuple(interpreter.config.class_names)),
     }
+    if merged_counts:
+        metrics["merged"] = {
+            target: _miou(m_inter, m_union, merges[target])
+            for target, (m_inter, m_union) in merged_counts.items()
+        }
     if interpreter.keypoints is not None:
         metrics["keypoints_labeled"] = labeled
         metrics["pck"] = {
