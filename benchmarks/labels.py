@@ -109,10 +109,13 @@ def main() -> None:
         "mean_psnr_db": sum(i["psnr_db"] for i in images) / len(images),
     }
 
-    print(f"{'path':<12} {'mIoU car_20':>12}  PCK")
+    print(f"{'path':<12} {'mIoU car_20':>12} {'car_12':>7} {'car_5':>7}  PCK")
     for name in ("handsoff", "simulated"):
         pck = results[name].get("pck") or {}
-        print(f"{name:<12} {results[name]['miou']:>12.3f}  {json.dumps(pck)}")
+        merged = results[name].get("merged", {})
+        coarse = [merged.get(t, {}).get("miou") for t in ("car_12", "car_5")]
+        coarse_text = " ".join(f"{m:>7.3f}" if m is not None else f"{'-':>7}" for m in coarse)
+        print(f"{name:<12} {results[name]['miou']:>12.3f} {coarse_text}  {json.dumps(pck)}")
     seg = results["segmenter"]
     print(
         f"{'segmenter':<12} {seg['segmentation']['car_20']['miou']:>12.3f}  "
