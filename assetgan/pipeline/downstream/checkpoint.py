@@ -4,7 +4,7 @@
   `assetgan_kind = "downstream_segmenter"`, `schema_version`, `config` (SegmenterConfig JSON),
   `info` (JSON: how it was trained, metrics). The file alone is enough to load the model.
 - `<name>.json`: the same config and info for people and tools.
-Written atomically (temp file, then rename) through stylegan.checkpoint.save_tensors.
+Written atomically (temp file, then rename) by stylegan.checkpoint.save_model.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 import torch
 
 from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json
 from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
-from assetgan.pipeline.stylegan.checkpoint import load_state_into, load_tensors, save_tensors
+from assetgan.pipeline.stylegan.checkpoint import load_state_into, load_tensors, save_model
 
 SEGMENTER_KIND = "downstream_segmenter"
 SCHEMA_VERSION = 1
@@ -30,27 +29,15 @@ def save_segmenter(
     fp16: bool = False,  # store float weights as float16 (loaded back as float32)
     info: dict[str, Any] | None = None,  # provenance and metrics, JSON-serialisable
 ) -> Path:
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise AssetganError(f"{path}: segmenter checkpoints must end in .safetensors")
-    state = model.state_dict()
-    if fp16:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    metadata = {
-        "assetgan_kind": SEGMENTER_KIND,
-        "schema_version": str(SCHEMA_VERSION),
-        "config": model.config.to_json(),
-        "info": json.dumps(info or {}, sort_keys=True),
-    }
-    save_tensors(path, state, metadata)
-    sidecar = {
-        "kind": SEGMENTER_KIND,
-        "config": model.config.to_dict(),
-        "info": info or {},
-        "fp16": fp16,
-    }
-    atomic_write_json(path.with_suffix(".json"), sidecar)
-    return path
+    return save_model(
+        path,
+        model.state_dict(),
+        SEGMENTER_KIND,
+        SCHEMA_VERSION,
+        model.config.to_dict(),
+        fp16=fp16,
+        info=info,
+    )
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

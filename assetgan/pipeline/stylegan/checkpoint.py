@@ -56,6 +56,34 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     return tensors, metadata
 
 
+def save_model(
+    path: str | Path,
+    state: dict[str, torch.Tensor],  # the module's state_dict()
+    kind: str,  # header `assetgan_kind`
+    schema_version: int,
+    config: dict[str, Any],  # the module's config, JSON-serialisable
+    fp16: bool = False,  # store float tensors as float16 (loaded back as float32)
+    info: dict[str, Any] | None = None,  # provenance, JSON-serialisable
+) -> Path:
+    """The project's model checkpoint: `path` (.safetensors, kind/schema/config/info in the
+    header, so the file alone loads) and `path` with suffix .json (the same, for people)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise AssetganError(f"{path}: checkpoints must end in .safetensors")
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    metadata = {
+        "assetgan_kind": kind,
+        "schema_version": str(schema_version),
+        "config": json.dumps(config, sort_keys=True),
+        "info": json.dumps(info or {}, sort_keys=True),
+    }
+    save_tensors(path, state, metadata)
+    sidecar = {"kind": kind, "config": config, "info": info or {}, "fp16": fp16}
+    atomic_write_json(path.with_suffix(".json"), sidecar)
+    return path
+
+
 def save_generator(
     generator: Generator,
     path: str | Path,
@@ -63,23 +91,15 @@ def save_generator(
     info: dict[str, Any] | None = None,  # provenance (command, kimg, ...), JSON-serialisable
 ) -> Path:
     """Write `generator` to `path` (.safetensors) and its config to `path` with suffix .json."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise AssetganError(f"{path}: generator checkpoints must end in .safetensors")
-    state = generator.state_dict()
-    if fp16:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    config = generator.config.to_dict()
-    metadata = {
-        "assetgan_kind": GENERATOR_KIND,
-        "schema_version": str(SCHEMA_VERSION),
-        "config": json.dumps(config, sort_keys=True),
-        "info": json.dumps(info or {}, sort_keys=True),
-    }
-    save_tensors(path, state, metadata)
-    sidecar = {"kind": GENERATOR_KIND, "config": config, "info": info or {}, "fp16": fp16}
-    atomic_write_json(path.with_suffix(".json"), sidecar)
-    return path
+    return save_model(
+        path,
+        generator.state_dict(),
+        GENERATOR_KIND,
+        SCHEMA_VERSION,
+        generator.config.to_dict(),
+        fp16=fp16,
+        info=info,
+    )
 
 
 def read_generator_header(path: str | Path) -> tuple[GeneratorConfig, dict[str, Any]]:
