@@ -287,13 +287,12 @@ def export_command(
     from assetgan.pipeline.stylegan.run_dir import export_generator, resolve_generator_file
 
     source = resolve_generator_file(run, ema=not raw)
-    if card:
-        card_facts(source)  # fail before writing anything if the run cannot fill a card
+    facts = card_facts(source) if card else None  # fail before writing if no card can be made
     path = export_generator(run, out, fp16=fp16, ema=not raw)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
-    if card:
+    if facts is not None:
         command = "assetgan " + shlex.join(["gan", "export-generator", *sys.argv[3:]])
-        written = write_model_card(load_generator(path), source, path, command)
+        written = write_model_card(load_generator(path), facts, path, command)
         typer.echo(f"wrote {written} and sample grids")
 
 

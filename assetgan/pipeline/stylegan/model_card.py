@@ -102,12 +102,11 @@ def card_facts(generator_file: Path) -> dict[str, Any]:
 
 def write_model_card(
     generator: Generator,
-    generator_file: Path,  # the checkpoint's G_ema.safetensors the export came from
+    facts: dict[str, Any],  # card_facts() of the checkpoint the export came from
     out: Path,  # the exported .safetensors; card and sample grids go beside it
     export_command: str,  # the `gan export-generator` line that wrote `out`
 ) -> Path:
     """Write model_card.md, samples.png (psi 1) and samples_psi0.7.png beside `out`."""
-    facts = card_facts(generator_file)
     seeds = parse_index_list(SAMPLE_SEEDS)
     sample_grid(generator, seeds, out.parent / "samples.png", columns=8)
     sample_grid(generator, seeds, out.parent / "samples_psi0.7.png", psi=0.7, columns=8)
