@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from assetgan.cli_app import App
 from assetgan.commands import annotate as annotate_commands
 from assetgan.commands import dataset as dataset_commands
 from assetgan.commands import gan as gan_commands
@@ -10,6 +9,7 @@ from assetgan.commands import interpreter as interpreter_commands
 from assetgan.commands import render as render_commands
 from assetgan.commands import segment as segment_commands
 from assetgan.commands import world as world_commands
+from assetgan.commands.app import App
 
 app = App(
     help="From a StyleGAN and a handful of annotations to labeled 2D car datasets and rigged 3D car assets."

@@ -68,7 +68,8 @@ def setup(name: str, work: Path, images: int) -> None:
     import numpy as np
     import torch
 
-    from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
+    from assetgan.core.hashing import file_sha256
+    from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet
     from assetgan.pipeline.stylegan.checkpoint import save_generator
     from assetgan.pipeline.stylegan.networks import Generator
     from assetgan.pipeline.stylegan.sampling import ws_from_seeds
@@ -127,7 +128,8 @@ class ReleasedFeatureStore:
 def worker_train(args) -> dict:
     import torch
 
-    from assetgan.pipeline.annotations import AnnotationSet, file_sha256
+    from assetgan.core.hashing import file_sha256
+    from assetgan.pipeline.annotations import AnnotationSet
     from assetgan.pipeline.interpreter.checkpoint import save_interpreter
     from assetgan.pipeline.interpreter.config import TrainConfig
     from assetgan.pipeline.interpreter.train import generator_geometry, train

@@ -35,8 +35,8 @@ def make_scene(batch: int, faces: int, size: int):
     """An icosphere seen from `batch` azimuths, random vertex colours and random targets."""
     import torch
 
-    from assetgan.inverse_graphics.mesh import icosphere
-    from assetgan.inverse_graphics.render.camera import orbit_camera, stack_mvp
+    from assetgan.render.camera import orbit_camera, stack_mvp
+    from assetgan.render.mesh import icosphere
 
     mesh = icosphere({1280: 3, 5120: 4}[faces])
     gen = torch.Generator().manual_seed(0)
@@ -51,8 +51,8 @@ def make_scene(batch: int, faces: int, size: int):
 
 
 def step_fast(mesh, mvp, colours, target_rgb, target_mask, offsets, cull: bool = False) -> None:
-    from assetgan.inverse_graphics.render import antialias_silhouette, interpolate, rasterize
-    from assetgan.inverse_graphics.render.camera import transform_points
+    from assetgan.render import antialias_silhouette, interpolate, rasterize
+    from assetgan.render.camera import transform_points
 
     size = target_rgb.shape[1]
     clip = transform_points(mesh.vertices + offsets, mvp)
@@ -64,9 +64,9 @@ def step_fast(mesh, mvp, colours, target_rgb, target_mask, offsets, cull: bool =
 
 
 def step_dense(mesh, mvp, colours, target_rgb, target_mask, offsets, images: int) -> None:
-    from assetgan.inverse_graphics.render import interpolate
-    from assetgan.inverse_graphics.render.camera import transform_points
-    from assetgan.inverse_graphics.render.reference import rasterize_dense, softras_silhouette_dense
+    from assetgan.render import interpolate
+    from assetgan.render.camera import transform_points
+    from assetgan.render.reference import rasterize_dense, softras_silhouette_dense
 
     batch, size = target_rgb.shape[0], target_rgb.shape[1]
     rows_per_band = max(1, DENSE_BAND_PAIRS // (size * mesh.num_faces))

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
+from assetgan.core.hashing import file_sha256
+from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet
 from assetgan.pipeline.stylegan.checkpoint import save_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
 from assetgan.pipeline.stylegan.networks import Generator

@@ -550,8 +550,9 @@ def test_cli_simulate_with_a_pluggable_predictor(tmp_path, generator_path):
 
 
 def test_cli_select_uncertainty_takes_the_most_uncertain_then_spreads(tmp_path, generator_path):
+    from assetgan.core.hashing import file_sha256
     from assetgan.pipeline.annotate.select import interpreter_scores
-    from assetgan.pipeline.annotations import AnnotatedSample, file_sha256
+    from assetgan.pipeline.annotations import AnnotatedSample
     from assetgan.pipeline.interpreter.checkpoint import save_interpreter
     from assetgan.pipeline.interpreter.config import TrainConfig
     from assetgan.pipeline.interpreter.train import train

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from assetgan.errors import AssetganError
-from assetgan.pipeline.annotations import IGNORE_ID, AnnotatedSample, AnnotationSet, file_sha256
+from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.pipeline.annotations import IGNORE_ID, AnnotatedSample, AnnotationSet
 
 
 def make_set(

@@ -15,10 +15,7 @@ from typer.testing import CliRunner
 
 from assetgan.assets import taxonomy
 from assetgan.cli import app
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render import rasterize
-from assetgan.inverse_graphics.render.camera import Camera
-from assetgan.inverse_graphics.render.reference import rasterize_dense
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.carworld.generate import prepare_out_dir, render_chunk, run, sample_item
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.params import (
@@ -36,6 +33,9 @@ from assetgan.pipeline.carworld.render import (
     visibility_tolerance,
 )
 from assetgan.pipeline.carworld.split import WorldConfig, WorldSplit
+from assetgan.render import rasterize
+from assetgan.render.camera import Camera
+from assetgan.render.reference import rasterize_dense
 
 TINY = WorldConfig(split="test", n=6, size=64, seed=3, chunk=4)
 

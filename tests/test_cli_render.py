@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from assetgan.cli import app
-from assetgan.inverse_graphics.mesh import icosphere, save_mesh
+from assetgan.render.mesh import icosphere, save_mesh
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from assetgan.cli import app
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.datasets.generate import run
 from assetgan.pipeline.datasets.layout import DatasetConfig, read_manifest
 from assetgan.pipeline.interpreter.checkpoint import save_interpreter

@@ -20,7 +20,7 @@ from interpreter_fixtures import (
 from typer.testing import CliRunner
 
 from assetgan.cli import app
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.interpreter.checkpoint import load_interpreter, save_interpreter
 from assetgan.pipeline.interpreter.config import TrainConfig
 from assetgan.pipeline.interpreter.features import (

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.mesh import (
+from assetgan.core.errors import AssetganError
+from assetgan.render.camera import Camera, orbit_camera, orbit_eye
+from assetgan.render.mesh import (
     icosphere,
     load_mesh,
     save_mesh,
     uniform_laplacian_loss,
     vertex_normals,
 )
-from assetgan.inverse_graphics.render.camera import Camera, orbit_camera, orbit_eye
 
 
 @pytest.mark.parametrize(("level", "vertices", "faces"), [(3, 642, 1280), (4, 2562, 5120)])

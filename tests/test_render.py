@@ -7,17 +7,17 @@ import math
 import pytest
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.mesh import icosphere, uniform_laplacian_loss
-from assetgan.inverse_graphics.render import (
+from assetgan.core.errors import AssetganError
+from assetgan.render import (
     antialias_silhouette,
     interpolate,
     rasterize,
     soft_silhouette,
     texture,
 )
-from assetgan.inverse_graphics.render.camera import orbit_camera, stack_mvp, transform_points
-from assetgan.inverse_graphics.render.reference import rasterize_dense, soft_silhouette_dense
+from assetgan.render.camera import orbit_camera, stack_mvp, transform_points
+from assetgan.render.mesh import icosphere, uniform_laplacian_loss
+from assetgan.render.reference import rasterize_dense, soft_silhouette_dense
 
 
 def random_scene(
@@ -35,8 +35,8 @@ def random_scene(
 
 def edge_distance_px(pos: torch.Tensor, tri: torch.Tensor, resolution) -> torch.Tensor:
     """Per pixel, the distance in pixels to the nearest projected triangle edge of any face."""
-    from assetgan.inverse_graphics.render.reference import _dense_edge_dist2
-    from assetgan.inverse_graphics.render.torch_backend import pixel_centres_ndc
+    from assetgan.render.reference import _dense_edge_dist2
+    from assetgan.render.torch_backend import pixel_centres_ndc
 
     height, width = resolution
     points = pixel_centres_ndc(height, width, pos.device, pos.dtype).reshape(-1, 2)
@@ -259,7 +259,7 @@ def test_nvdiffrast_parity():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     pytest.importorskip("nvdiffrast.torch")
-    from assetgan.inverse_graphics.render import NvdiffrastBackend, TorchBackend
+    from assetgan.render import NvdiffrastBackend, TorchBackend
 
     pos, tri = random_scene(0)
     pos, tri = pos.cuda(), tri.cuda().int()

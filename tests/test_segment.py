@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import KEYPOINT_ID, KEYPOINTS, PART_ID
 from assetgan.cli import app
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.downstream.checkpoint import load_segmenter, save_segmenter
 from assetgan.pipeline.downstream.data import (
     LabeledArrays,
@@ -236,7 +236,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(labeled, trained, tmp
 
 
 def test_bad_checkpoints_are_one_line_errors(tmp_path, trained):
-    from assetgan.pipeline.stylegan.checkpoint import save_tensors
+    from assetgan.core.checkpoint import save_tensors
 
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"not a safetensors file at all")

@@ -38,9 +38,9 @@ from stylegan_import_fixtures import (
 )
 from typer.testing import CliRunner
 
-from assetgan.cli_app import App
+from assetgan.commands.app import App
 from assetgan.commands.gan_import import import_command
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
 from assetgan.pipeline.stylegan.importers import (

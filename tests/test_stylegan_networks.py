@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from scipy import signal
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import ops
 from assetgan.pipeline.stylegan.checkpoint import (
     load_generator,
@@ -388,7 +388,7 @@ def test_checkpoint_errors_are_one_line_assetgan_errors(tmp_path):
     bad.write_bytes(b"not a safetensors file at all")
     with pytest.raises(AssetganError, match="not a readable safetensors"):
         load_generator(bad)
-    from assetgan.pipeline.stylegan.checkpoint import save_tensors
+    from assetgan.core.checkpoint import save_tensors
 
     foreign = save_tensors(tmp_path / "foreign.safetensors", {"x": torch.zeros(2)})
     with pytest.raises(AssetganError, match="gan import"):

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from stylegan_fixtures import shape_images, tiny_train_config, write_shape_folder
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.dataset import load_images

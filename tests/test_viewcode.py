@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import PART_ID
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.multiview.viewcode import (
     mean_colour,
     measure_view_code,

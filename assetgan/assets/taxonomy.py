@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 IGNORE_ID = (
     255  # part id of unlabeled pixels (LabelMe's __ignore__; ignored by losses, metrics, COCO)

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App, progress_bar
-from assetgan.cli_types import (
+from assetgan.commands.app import App, progress_bar
+from assetgan.commands.options import (
     CutoffOpt,
     DeviceChoice,
     DeviceOpt,
@@ -63,7 +63,7 @@ def export(
 
     Example: assetgan annotate export -g runs/gan/G.safetensors --n 16 --seed 0 --out ann/export
     """
-    from assetgan.errors import AssetganError
+    from assetgan.core.errors import AssetganError
     from assetgan.pipeline.annotate.export import ExportConfig, export_samples
 
     if n < 1:
@@ -113,8 +113,8 @@ def select(
     model = load_generator(generator, torch_device)
     scores = None
     if interpreter is not None:
+        from assetgan.core.hashing import file_sha256
         from assetgan.pipeline.annotate.select import interpreter_scores
-        from assetgan.pipeline.annotations import file_sha256
 
         scores = interpreter_scores(interpreter, model, file_sha256(generator), torch_device)
     with progress_bar("embedding candidates", candidates) as progress:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App
-from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, resolve_device
+from assetgan.commands.app import App
+from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, resolve_device
 
 app = App(help="Datasets: N labeled pairs from a generator + interpreter, filtered by uncertainty.")
 
@@ -37,7 +37,7 @@ def generate(
     """
     from rich.console import Console
 
-    from assetgan.cli_app import progress_bar
+    from assetgan.commands.app import progress_bar
     from assetgan.pipeline.datasets.generate import run
     from assetgan.pipeline.datasets.layout import DatasetConfig, parse_shard
 

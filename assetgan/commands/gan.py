@@ -9,10 +9,17 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App
-from assetgan.cli_types import CutoffOpt, DeviceChoice, DeviceOpt, PsiOpt, SeedOpt, resolve_device
+from assetgan.commands.app import App
 from assetgan.commands.gan_import import import_command
-from assetgan.errors import AssetganError
+from assetgan.commands.options import (
+    CutoffOpt,
+    DeviceChoice,
+    DeviceOpt,
+    PsiOpt,
+    SeedOpt,
+    resolve_device,
+)
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.train_config import Preset
 
 app = App(help="StyleGAN2: train on an image folder, sample, inspect, export, import.")
@@ -319,8 +326,8 @@ def viewcode_command(
     left column: content sources).
     Example: assetgan gan viewcode --ckpt G.safetensors --segmenter S.safetensors --out viewcode
     """
-    from assetgan.cli_app import progress_bar
-    from assetgan.io_utils import atomic_write_json
+    from assetgan.commands.app import progress_bar
+    from assetgan.core.io_utils import atomic_write_json
     from assetgan.pipeline.annotate.simulate import load_predictor
     from assetgan.pipeline.multiview.viewcode import measure_view_code
     from assetgan.pipeline.stylegan.checkpoint import load_generator

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_types import OutPath
-from assetgan.errors import AssetganError
+from assetgan.commands.options import OutPath
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.import_common import ImportFormat
 
 

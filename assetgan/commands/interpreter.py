@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App
-from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
+from assetgan.commands.app import App
+from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
 
 app = App(help="Style Interpreter: per-pixel MLP ensembles that label generator samples.")
 
@@ -52,7 +52,8 @@ def train_command(
     """
     from rich.console import Console
 
-    from assetgan.pipeline.annotations import AnnotationSet, file_sha256
+    from assetgan.core.hashing import file_sha256
+    from assetgan.pipeline.annotations import AnnotationSet
     from assetgan.pipeline.interpreter.checkpoint import save_interpreter
     from assetgan.pipeline.interpreter.config import TrainConfig
     from assetgan.pipeline.interpreter.train import train
@@ -116,9 +117,10 @@ def eval_command(
     from rich.console import Console
     from rich.table import Table
 
-    from assetgan.errors import AssetganError
-    from assetgan.io_utils import atomic_write_json
-    from assetgan.pipeline.annotations import AnnotationSet, file_sha256
+    from assetgan.core.errors import AssetganError
+    from assetgan.core.hashing import file_sha256
+    from assetgan.core.io_utils import atomic_write_json
+    from assetgan.pipeline.annotations import AnnotationSet
     from assetgan.pipeline.interpreter.checkpoint import load_interpreter
     from assetgan.pipeline.interpreter.evaluate import evaluate
     from assetgan.pipeline.stylegan.checkpoint import load_generator

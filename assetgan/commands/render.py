@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from assetgan.io_utils import atomic_write_png
+from assetgan.core.images import atomic_write_png
 
 
 def render(
@@ -27,8 +27,8 @@ def render(
 
     Example: assetgan render car.glb --out turntable.png --views 8 --size 256
     """
-    from assetgan.inverse_graphics.mesh import load_mesh
-    from assetgan.inverse_graphics.render.scene import turntable_sheet
+    from assetgan.render.mesh import load_mesh
+    from assetgan.render.scene import turntable_sheet
 
     mesh = load_mesh(mesh_path)
     with Progress(transient=True) as bar:

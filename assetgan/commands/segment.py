@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App, progress_bar
-from assetgan.cli_types import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
+from assetgan.commands.app import App, progress_bar
+from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
 
 app = App(help="Downstream segmenter: car_20 parts + 12 keypoints; train, evaluate, predict.")
 
@@ -64,7 +64,7 @@ def train(
 
     Example: assetgan segment train --data data/world/train64 --val data/world/test64 --minutes 30 --out runs/seg
     """
-    from assetgan.errors import AssetganError
+    from assetgan.core.errors import AssetganError
     from assetgan.pipeline.downstream.data import load_labeled
     from assetgan.pipeline.downstream.model import SegmenterConfig
     from assetgan.pipeline.downstream.train import TrainConfig
@@ -121,7 +121,8 @@ def evaluate(
 
     Example: assetgan segment eval --model assetgan/assets/segmenter64/segmenter.safetensors --data data/world/test64 --out metrics.json
     """
-    from assetgan.io_utils import atomic_write_json, atomic_write_png
+    from assetgan.core.images import atomic_write_png
+    from assetgan.core.io_utils import atomic_write_json
     from assetgan.pipeline.downstream.checkpoint import load_segmenter
     from assetgan.pipeline.downstream.data import load_labeled
     from assetgan.pipeline.downstream.evaluate import evaluate_predictions
@@ -166,8 +167,9 @@ def predict_command(
     from PIL import Image
 
     from assetgan.assets.taxonomy import KEYPOINTS
-    from assetgan.errors import AssetganError
-    from assetgan.io_utils import atomic_write_json, atomic_write_png
+    from assetgan.core.errors import AssetganError
+    from assetgan.core.images import atomic_write_png
+    from assetgan.core.io_utils import atomic_write_json
     from assetgan.pipeline.downstream.checkpoint import load_segmenter
     from assetgan.pipeline.downstream.predict import predict
 

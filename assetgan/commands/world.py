@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from assetgan.cli_app import App, progress_bar
-from assetgan.cli_types import OutPath, SeedOpt
+from assetgan.commands.app import App, progress_bar
+from assetgan.commands.options import OutPath, SeedOpt
 from assetgan.pipeline.carworld.params import Shift
 
 app = App(help="CarWorld: a procedural, part-labeled 3D car world rendered into labeled splits.")
@@ -56,8 +56,8 @@ def sheet(
     Example: assetgan world sheet --out docs/img/carworld_sheet.png
     """
 
-    from assetgan.errors import AssetganError
-    from assetgan.io_utils import atomic_write_png
+    from assetgan.core.errors import AssetganError
+    from assetgan.core.images import atomic_write_png
     from assetgan.pipeline.carworld.sheet import style_sheet
 
     if not 32 <= size <= 1024:

@@ -15,7 +15,6 @@ v: 0 = not labeled, 1 = labeled but occluded, 2 = visible. Rows with v = 0 have 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,22 +28,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from assetgan.assets.taxonomy import IGNORE_ID
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write, atomic_write_json
-from assetgan.pipeline.stylegan.checkpoint import save_tensors
+from assetgan.core.checkpoint import save_tensors
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write, atomic_write_json
 
 SCHEMA_VERSION = 1
 SOURCES = ("generator", "inverted")  # how a sample's latent was obtained
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (identifies the generator checkpoint a latent belongs to)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

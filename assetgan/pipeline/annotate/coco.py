@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from assetgan.assets.taxonomy import KEYPOINTS
-from assetgan.errors import AssetganError
-from assetgan.io_utils import read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import read_json_object
 from assetgan.pipeline.annotate.labeled import (
     LabeledImage,
     check_points_inside,

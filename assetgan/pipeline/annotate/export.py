@@ -24,17 +24,14 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import (
-    atomic_write_json,
-    atomic_write_png,
-    atomic_write_text,
-    read_json_object,
-)
+from assetgan.core.checkpoint import save_tensors
+from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.labels import labels_txt
-from assetgan.pipeline.annotations import file_sha256
-from assetgan.pipeline.stylegan.checkpoint import load_generator, save_tensors
+from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import synthesize_uint8, ws_from_seeds
 

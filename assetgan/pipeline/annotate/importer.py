@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json, read_json_object
 from assetgan.pipeline.annotate.coco import read_coco
 from assetgan.pipeline.annotate.export import ExportManifest
 from assetgan.pipeline.annotate.labeled import LabeledImage

@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, atomic_write_png, read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_json, read_json_object
 from assetgan.pipeline.annotate.labeled import read_image_size
-from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet, file_sha256
+from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import to_uint8, uint8_to_float
@@ -345,7 +347,7 @@ def psnr(mse: np.ndarray | float) -> np.ndarray:
 
 def _write_sheet(path: Path, real: np.ndarray, recon: np.ndarray) -> None:
     """Columns of (real above, reconstruction below), 8 per row pair."""
-    from assetgan.inverse_graphics.render.shading import contact_sheet
+    from assetgan.core.images import contact_sheet
 
     tiles = []
     for start in range(0, len(real), 8):

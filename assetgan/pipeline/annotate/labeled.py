@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.annotate.labels import NUM_KEYPOINTS
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.annotate.labeled import LabeledImage, check_size, empty_keypoints
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.export import ExportConfig, ExportManifest, export_samples
 from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from assetgan.inverse_graphics.render.camera import Camera
 from assetgan.pipeline.carworld.params import CarParams
 from assetgan.pipeline.carworld.scene import Background, SceneParams
+from assetgan.render.camera import Camera
 
 _NOISE_CELLS = 32  # value-noise table size
 _SKYLINE_BINS = 720  # azimuth bins of the skyline height map

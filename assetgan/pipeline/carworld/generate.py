@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_bytes, atomic_write_png, atomic_write_text
+from assetgan.core.errors import AssetganError
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_bytes, atomic_write_text
 from assetgan.pipeline.carworld.model import CarModel, build_car
 from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from assetgan.assets.taxonomy import KEYPOINTS, PART_ID
-from assetgan.inverse_graphics.mesh import Mesh
 from assetgan.pipeline.carworld.body import (
     MAT_GLASS,
     MAT_LIGHT,
@@ -40,6 +39,7 @@ from assetgan.pipeline.carworld.parts import (
     strip,
     tire,
 )
+from assetgan.render.mesh import Mesh
 
 MATERIAL_NAMES = ("paint", "glass", "underbody", "trim", "rubber", "metal", "light", "plate")
 WHEEL_NAMES = ("front_left", "front_right", "back_left", "back_right")  # keypoint order

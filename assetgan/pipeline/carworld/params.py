@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 
 class BodyStyle(StrEnum):

@@ -18,15 +18,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.mesh import face_normals, vertex_normals
-from assetgan.inverse_graphics.render import interpolate, rasterize
-from assetgan.inverse_graphics.render.camera import Camera
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.carworld.background import render_backgrounds
 from assetgan.pipeline.carworld.body import MAT_PAINT
 from assetgan.pipeline.carworld.model import MATERIAL_NAMES, CarModel
 from assetgan.pipeline.carworld.params import Finish
 from assetgan.pipeline.carworld.scene import SceneParams
+from assetgan.render import interpolate, rasterize
+from assetgan.render.camera import Camera
+from assetgan.render.mesh import face_normals, vertex_normals
 
 # Per material: specular, shininess, Fresnel f0, sky reflection, emission, tint reflection by albedo
 _MATERIALS = {

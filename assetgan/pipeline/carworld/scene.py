@@ -9,9 +9,9 @@ from enum import StrEnum
 
 import numpy as np
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render.camera import Camera, orbit_camera
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.carworld.params import CarParams, weighted_choice
+from assetgan.render.camera import Camera, orbit_camera
 
 Colour = tuple[float, float, float]
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from assetgan.assets.taxonomy import colorize
-from assetgan.inverse_graphics.render.shading import contact_sheet
+from assetgan.core.images import contact_sheet
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.params import BodyStyle, sample_car_params
 from assetgan.pipeline.carworld.render import render_batch, single_thread

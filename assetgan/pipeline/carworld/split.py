@@ -20,12 +20,12 @@ import numpy as np
 from PIL import Image
 
 from assetgan.assets.taxonomy import merge_parts
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render.camera import Camera
-from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
 from assetgan.pipeline.coco_format import categories
+from assetgan.render.camera import Camera
 
 SCHEMA_VERSION = 1
 # Bumped whenever the same config would render different pixels; a split rendered by another

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_png
-from assetgan.pipeline.annotations import file_sha256
+from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_bytes, atomic_write_json
 from assetgan.pipeline.datasets.layout import (
     KIND,
     SCHEMA_VERSION,
@@ -33,8 +34,8 @@ from assetgan.pipeline.datasets.layout import (
 )
 from assetgan.pipeline.interpreter.checkpoint import load_interpreter
 from assetgan.pipeline.interpreter.evaluate import visibility_thresholds
+from assetgan.pipeline.interpreter.model import Interpreter
 from assetgan.pipeline.interpreter.predict import Prediction, decode_keypoints, image_score, predict
-from assetgan.pipeline.interpreter.train import Interpreter
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import ws_from_seeds

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, atomic_write_text
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text
 
 SCHEMA_VERSION = 1
 KIND = "assetgan_generated_dataset"

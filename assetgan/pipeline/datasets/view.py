@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 
 from assetgan.assets.taxonomy import PALETTE_20, SKELETON
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_png, atomic_write_text
+from assetgan.core.errors import AssetganError
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_text
 from assetgan.pipeline.datasets.layout import read_header, read_manifest
 
 _HEAT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], float)

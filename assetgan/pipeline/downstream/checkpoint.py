@@ -4,23 +4,25 @@
   `assetgan_kind = "downstream_segmenter"`, `schema_version`, `config` (SegmenterConfig JSON),
   `info` (JSON: how it was trained, metrics). The file alone is enough to load the model.
 - `<name>.json`: the same config and info for people and tools.
-Written atomically (temp file, then rename) by stylegan.checkpoint.save_model.
+Written atomically (temp file, then rename) by core.checkpoint.save_model.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.checkpoint import load_model, load_state_into, register_kind, save_model
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
-from assetgan.pipeline.stylegan.checkpoint import load_state_into, load_tensors, save_model
 
 SEGMENTER_KIND = "downstream_segmenter"
 SCHEMA_VERSION = 1
+SEGMENTER = register_kind(
+    SEGMENTER_KIND, SCHEMA_VERSION, "segmenter checkpoint", "`assetgan segment train`"
+)
 
 
 def save_segmenter(
@@ -32,8 +34,7 @@ def save_segmenter(
     return save_model(
         path,
         model.state_dict(),
-        SEGMENTER_KIND,
-        SCHEMA_VERSION,
+        SEGMENTER,
         model.config.to_dict(),
         fp16=fp16,
         info=info,
@@ -54,22 +55,11 @@ def load_segmenter(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[Segmenter, dict[str, Any]]:
     """(model in eval mode, float32, on `device`; info) from a checkpoint file or training dir."""
-    path = resolve_checkpoint(path)
-    tensors, metadata = load_tensors(path)
-    if metadata.get("assetgan_kind") != SEGMENTER_KIND or "config" not in metadata:
-        raise AssetganError(
-            f"{path}: not a segmenter checkpoint (header kind {metadata.get('assetgan_kind')!r}, "
-            f"expected {SEGMENTER_KIND!r}); train one with `assetgan segment train`"
-        )
-    if metadata.get("schema_version") != str(SCHEMA_VERSION):
-        raise AssetganError(
-            f"{path}: schema_version {metadata.get('schema_version')} is not {SCHEMA_VERSION}"
-        )
+    loaded = load_model(resolve_checkpoint(path), SEGMENTER)
     try:
-        config = SegmenterConfig.from_dict(json.loads(metadata["config"]))
-        info = json.loads(metadata.get("info", "{}"))
-    except (json.JSONDecodeError, TypeError) as error:
-        raise AssetganError(f"{path}: header config is not valid ({error})") from None
+        config = SegmenterConfig.from_dict(loaded.config)
+    except TypeError as error:
+        raise AssetganError(f"{loaded.path}: header config is not valid ({error})") from None
     model = Segmenter(config)
-    load_state_into(model, tensors, str(path))
-    return model.float().eval().requires_grad_(False).to(device), info
+    load_state_into(model, loaded.tensors, str(loaded.path))
+    return model.float().eval().requires_grad_(False).to(device), loaded.info

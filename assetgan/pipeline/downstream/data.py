@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINT_FLIP, KEYPOINTS
-from assetgan.errors import AssetganError
-from assetgan.io_utils import read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import read_json_object
 
 Progress = Callable[[int, int], None]
 

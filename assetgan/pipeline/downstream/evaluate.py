@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS, TAXONOMIES, merge_parts
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

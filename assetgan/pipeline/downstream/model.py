@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 ARCHITECTURES = ("unet", "lraspp")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.model import Segmenter
 

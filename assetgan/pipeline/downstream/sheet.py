@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from assetgan.assets.taxonomy import KEYPOINTS, colorize
-from assetgan.inverse_graphics.render.shading import contact_sheet
+from assetgan.core.images import contact_sheet
 
 
 def _with_keypoints(picture: np.ndarray, keypoints_xyv: np.ndarray, scale: int) -> np.ndarray:

@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from assetgan.assets.taxonomy import IGNORE_ID
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.downstream.checkpoint import save_segmenter
 from assetgan.pipeline.downstream.data import LabeledArrays, flip_x, gaussian_heatmaps
 from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
-from assetgan.pipeline.stylegan.checkpoint import load_state_into, load_tensors, save_tensors
 
 Progress = Callable[[int, int], None]
 

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.interpreter.features import TapGeometry
 from assetgan.pipeline.stylegan.networks import FeatureTap
 

@@ -18,8 +18,9 @@ import torch
 
 from assetgan.assets.taxonomy import CAR_5, CAR_12, CAR_20, merge_parts
 from assetgan.pipeline.annotations import IGNORE_ID, AnnotationSet
+from assetgan.pipeline.interpreter.model import Interpreter
 from assetgan.pipeline.interpreter.predict import decode_keypoints, predict
-from assetgan.pipeline.interpreter.train import Interpreter, check_annotations
+from assetgan.pipeline.interpreter.train import check_annotations
 from assetgan.pipeline.stylegan.networks import Generator
 
 PCK_THRESHOLDS_AT_512 = (15.0, 10.0, 5.0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.networks import FeatureTap
 
 

@@ -15,10 +15,13 @@ Two forward paths over whole images:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from assetgan.pipeline.interpreter.config import InterpreterConfig
 from assetgan.pipeline.interpreter.features import (
     TapGeometry,
     add_upsampled_rows,
@@ -256,3 +259,26 @@ def forward_maps_materialised(
                 out = ens.head_channels_first(h1.view(ens.members, ens.hidden[0], -1), fold)
                 result[:, b, :, row0:row1] = out.view(ens.members, ens.outputs, row1 - row0, width)
     return results
+
+
+@dataclass
+class Interpreter:
+    """A trained interpreter: its config, the part ensemble and the optional keypoint ensemble."""
+
+    config: InterpreterConfig
+    parts: PixelEnsemble  # K = number of classes
+    keypoints: PixelEnsemble | None  # K = number of keypoints (heatmaps)
+    summary: dict[str, Any]  # training record (iterations, losses per member)
+
+    def ensembles(self) -> list[PixelEnsemble]:
+        return [self.parts] + ([self.keypoints] if self.keypoints is not None else [])
+
+    def to(self, device: str | torch.device) -> Interpreter:
+        for ens in self.ensembles():
+            ens.to(device)
+        return self
+
+    def eval(self) -> Interpreter:
+        for ens in self.ensembles():
+            ens.eval().requires_grad_(False)
+        return self

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from assetgan.pipeline.interpreter.model import forward_maps, forward_maps_materialised
-from assetgan.pipeline.interpreter.train import Interpreter
+from assetgan.pipeline.interpreter.model import Interpreter, forward_maps, forward_maps_materialised
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import to_uint8
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.annotations import IGNORE_ID, AnnotationSet
 from assetgan.pipeline.interpreter.config import InterpreterConfig, TrainConfig
 from assetgan.pipeline.interpreter.features import (
@@ -30,34 +29,11 @@ from assetgan.pipeline.interpreter.features import (
     NativeFeatureStore,
     TapGeometry,
 )
-from assetgan.pipeline.interpreter.model import PixelEnsemble
+from assetgan.pipeline.interpreter.model import Interpreter, PixelEnsemble
 from assetgan.pipeline.stylegan.networks import Generator
 
 Callback = Callable[[dict[str, Any]], None]
 FeatureStore = NativeFeatureStore | MaterialisedFeatureStore
-
-
-@dataclass
-class Interpreter:
-    """A trained interpreter: its config, the part ensemble and the optional keypoint ensemble."""
-
-    config: InterpreterConfig
-    parts: PixelEnsemble  # K = number of classes
-    keypoints: PixelEnsemble | None  # K = number of keypoints (heatmaps)
-    summary: dict[str, Any]  # training record (iterations, losses per member)
-
-    def ensembles(self) -> list[PixelEnsemble]:
-        return [self.parts] + ([self.keypoints] if self.keypoints is not None else [])
-
-    def to(self, device: str | torch.device) -> Interpreter:
-        for ens in self.ensembles():
-            ens.to(device)
-        return self
-
-    def eval(self) -> Interpreter:
-        for ens in self.ensembles():
-            ens.eval().requires_grad_(False)
-        return self
 
 
 def generator_geometry(generator: Generator) -> TapGeometry:

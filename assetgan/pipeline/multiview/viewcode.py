@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from assetgan.assets.taxonomy import CAR_5, CAR_12, car20_to_car5, car20_to_car12
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import crossover, synthesize_uint8, ws_from_seeds
 

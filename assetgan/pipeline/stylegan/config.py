@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 SCHEMA_VERSION = 1
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.import_common import (
     ForeignGenerator,
     ImportFormat,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import ops
 
 

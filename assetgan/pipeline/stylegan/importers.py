@@ -21,10 +21,11 @@ from typing import Any
 
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.pipeline.annotations import file_sha256
+from assetgan.core.checkpoint import load_state_into
+from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
 from assetgan.pipeline.stylegan import import_ada, import_rosinality, import_tf
-from assetgan.pipeline.stylegan.checkpoint import load_state_into, save_generator
+from assetgan.pipeline.stylegan.checkpoint import save_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
 from assetgan.pipeline.stylegan.import_common import ForeignGenerator, ImportFormat
 from assetgan.pipeline.stylegan.networks import Generator

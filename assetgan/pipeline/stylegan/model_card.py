@@ -12,8 +12,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_text, read_json_object
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_text, read_json_object
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.run_dir import load_config, read_metrics
 from assetgan.pipeline.stylegan.sampling import parse_index_list, sample_grid

@@ -23,15 +23,13 @@ from typing import Any
 
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
+from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.stylegan.checkpoint import (
     load_generator,
-    load_state_into,
-    load_tensors,
     read_generator_header,
     save_generator,
-    save_tensors,
 )
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.train_config import TrainConfig

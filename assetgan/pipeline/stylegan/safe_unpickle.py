@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 # --- stubs for the globals that would run code -------------------------------------------------
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render.shading import contact_sheet
-from assetgan.io_utils import atomic_write
+from assetgan.core.errors import AssetganError
+from assetgan.core.images import contact_sheet
+from assetgan.core.io_utils import atomic_write
 from assetgan.pipeline.stylegan.networks import Generator, truncate
 
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")

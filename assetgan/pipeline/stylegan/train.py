@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import kid as kid_metric
 from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.dataset import load_images

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.config import DiscriminatorConfig, GeneratorConfig
 
 TRAIN_SCHEMA_VERSION = 1

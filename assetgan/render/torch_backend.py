@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 # Faces whose vertices have w below this are dropped (no near-plane clipping; docs/conventions.md).
 _MIN_W = 1e-6

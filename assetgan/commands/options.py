@@ -37,7 +37,7 @@ def resolve_device(choice: DeviceChoice | str) -> str:
     if value == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if value == "cuda" and not torch.cuda.is_available():
-        from assetgan.errors import AssetganError
+        from assetgan.core.errors import AssetganError
 
         raise AssetganError("--device cuda was asked for but no CUDA device is available")
     return value

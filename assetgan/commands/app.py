@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 

@@ -1,14 +1,14 @@
 """Differentiable rendering with nvdiffrast's primitives: rasterize -> interpolate -> texture,
 plus a silhouette with gradients. Module-level functions use the torch backend."""
 
-from assetgan.inverse_graphics.render.backends import (
+from assetgan.render.backends import (
     NvdiffrastBackend,
     RenderBackend,
     TorchBackend,
     get_backend,
 )
-from assetgan.inverse_graphics.render.ops import interpolate, texture
-from assetgan.inverse_graphics.render.torch_backend import (
+from assetgan.render.ops import interpolate, texture
+from assetgan.render.torch_backend import (
     antialias,
     antialias_silhouette,
     rasterize,

@@ -12,8 +12,8 @@ from typing import Protocol
 
 import torch
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render import ops, torch_backend
+from assetgan.core.errors import AssetganError
+from assetgan.render import ops, torch_backend
 
 
 class RenderBackend(Protocol):

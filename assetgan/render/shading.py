@@ -1,4 +1,4 @@
-"""Shading: Lambert diffuse + ambient + Blinn-Phong specular, and image helpers."""
+"""Shading: Lambert diffuse + ambient + Blinn-Phong specular, and the rendered-image converter."""
 
 from __future__ import annotations
 
@@ -49,21 +49,3 @@ def to_image(rendered: torch.Tensor) -> np.ndarray:
     """[H, W, C] rendered in [0, 1] with row 0 at the bottom -> uint8 [H, W, C], row 0 at the top."""
     pixels = rendered.detach().flip(0).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
     return pixels.cpu().numpy()
-
-
-def contact_sheet(
-    images: list[np.ndarray], columns: int, pad: int = 2, fill: int = 255
-) -> np.ndarray:
-    """Tile uint8 images [H, W, C] (all the same size) into one grid image."""
-    if not images:
-        raise ValueError("contact_sheet needs at least one image")
-    height, width, channels = images[0].shape
-    rows = (len(images) + columns - 1) // columns
-    sheet = np.full(
-        (rows * (height + pad) + pad, columns * (width + pad) + pad, channels), fill, dtype=np.uint8
-    )
-    for index, image in enumerate(images):
-        r, c = divmod(index, columns)
-        top, left = pad + r * (height + pad), pad + c * (width + pad)
-        sheet[top : top + height, left : left + width] = image
-    return sheet

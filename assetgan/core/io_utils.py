@@ -35,20 +35,13 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def atomic_write_png(path: str | Path, picture: Any) -> Path:
-    """Write a uint8 / uint16 array ([H, W] or [H, W, 3]) as a PNG, atomically."""
-    from PIL import Image
-
-    return atomic_write(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
-
-
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """Parse a JSON file holding an object; AssetganError naming the file if it cannot be read."""
-    from assetgan.errors import AssetganError
+    from assetgan.core.errors import AssetganError
 
     path = Path(path)
     try:

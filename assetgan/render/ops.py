@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from assetgan.errors import AssetganError
-from assetgan.inverse_graphics.render.torch_backend import gather_corners
+from assetgan.core.errors import AssetganError
+from assetgan.render.torch_backend import gather_corners
 
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:

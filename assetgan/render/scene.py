@@ -7,15 +7,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from assetgan.inverse_graphics.mesh import Mesh, face_normals, vertex_normals
-from assetgan.inverse_graphics.render.backends import RenderBackend, TorchBackend
-from assetgan.inverse_graphics.render.camera import (
+from assetgan.core.images import contact_sheet
+from assetgan.render.backends import RenderBackend, TorchBackend
+from assetgan.render.camera import (
     Camera,
     orbit_camera,
     stack_mvp,
     transform_points,
 )
-from assetgan.inverse_graphics.render.shading import Light, contact_sheet, shade, to_image
+from assetgan.render.mesh import Mesh, face_normals, vertex_normals
+from assetgan.render.shading import Light, shade, to_image
 
 _GREY = (0.72, 0.72, 0.75)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def load_mesh(path: str | Path) -> Mesh:
 
 def save_mesh(mesh: Mesh, path: str | Path) -> Path:
     """Write a mesh (format from the suffix) atomically through trimesh."""
-    from assetgan.io_utils import atomic_write_bytes
+    from assetgan.core.io_utils import atomic_write_bytes
 
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:

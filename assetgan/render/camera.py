@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from assetgan.errors import AssetganError
+from assetgan.core.errors import AssetganError
 
 
 def orbit_eye(

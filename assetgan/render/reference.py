@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from assetgan.inverse_graphics.render.torch_backend import _MIN_W, pixel_centres_ndc
+from assetgan.render.torch_backend import _MIN_W, pixel_centres_ndc
 
 
 def _dense_weights(face_clip: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
