@@ -391,17 +391,16 @@ def test_cli_bad_inputs(tmp_path):
 
 def test_merged_scores_forgive_confusions_inside_a_merged_class():
     from assetgan.assets.taxonomy import CAR_12, IGNORE_ID, PART_ID
-    from assetgan.pipeline.interpreter.evaluate import _miou, confusion_iou, merge_keep_ignore
+    from assetgan.core.metrics import confusion, merge_keep_ignore
+    from assetgan.pipeline.interpreter.evaluate import _miou
 
     fender, hood, door = PART_ID["fender"], PART_ID["hoods"], PART_ID["door"]
     truth = np.array([[fender, fender, door, IGNORE_ID]], np.uint8)
     predicted = np.array([[hood, hood, door, 0]], np.uint8)
     merged = merge_keep_ignore(truth, "car_12")
     assert merged[0, 3] == IGNORE_ID and merged[0, 0] == CAR_12.index("car")
-    scores20 = _miou(*confusion_iou(truth, predicted, 20), tuple(range(20)))
+    scores20 = _miou(confusion(truth, predicted, 20), tuple(range(20)))
     assert scores20["per_class_iou"][fender] == 0.0 and scores20["per_class_iou"][door] == 1.0
-    scores12 = _miou(
-        *confusion_iou(merged, merge_keep_ignore(predicted, "car_12"), len(CAR_12)), CAR_12
-    )
+    scores12 = _miou(confusion(merged, merge_keep_ignore(predicted, "car_12"), len(CAR_12)), CAR_12)
     # fender and hood are both "car" in car_12: the confusion disappears, ignore stays out
     assert scores12["per_class_iou"]["car"] == 1.0 and scores12["miou"] == 1.0

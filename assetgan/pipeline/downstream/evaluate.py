@@ -16,47 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS, TAXONOMIES, merge_parts
+from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS
 from assetgan.core.errors import AssetganError
-
-
-def confusion(truth: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    """[C, C] int64 counts, rows = truth, columns = prediction; truth IGNORE_ID skipped."""
-    if truth.shape != predicted.shape:
-        raise AssetganError(f"truth {truth.shape} and prediction {predicted.shape} differ")
-    keep = truth != IGNORE_ID
-    t = truth[keep].astype(np.int64)
-    p = predicted[keep].astype(np.int64)
-    if t.size and (t.max() >= num_classes or p.max() >= num_classes):
-        raise AssetganError(f"label ids must be < {num_classes}")
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(
-        num_classes, num_classes
-    )
-
-
-def iou_from_confusion(matrix: np.ndarray) -> list[float | None]:
-    intersection = np.diag(matrix).astype(np.float64)
-    union = matrix.sum(0) + matrix.sum(1) - intersection
-    return [float(i / u) if u > 0 else None for i, u in zip(intersection, union, strict=True)]
-
-
-def segmentation_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """{taxonomy: {per_class_iou: {name: iou | None}, miou, pixel_accuracy}} for car_20/12/5."""
-    out = {}
-    valid = truth != IGNORE_ID
-    for taxonomy, names in TAXONOMIES.items():
-        t = np.where(valid, truth, 0)
-        t = np.where(valid, merge_parts(t, taxonomy), IGNORE_ID)
-        p = merge_parts(predicted, taxonomy)
-        matrix = confusion(t, p, len(names))
-        ious = iou_from_confusion(matrix)
-        counted = [v for v in ious if v is not None]
-        out[taxonomy] = {
-            "per_class_iou": dict(zip(names, ious, strict=True)),
-            "miou": float(np.mean(counted)) if counted else None,
-            "pixel_accuracy": float(np.trace(matrix) / max(1, matrix.sum())),
-        }
-    return out
+from assetgan.core.metrics import keypoint_hits, segmentation_metrics, share
 
 
 def car_bbox_sizes(truth: np.ndarray) -> np.ndarray:
@@ -78,16 +40,13 @@ def keypoint_metrics(
 ) -> dict[str, Any]:
     """PCK@alpha overall and per keypoint, visibility accuracy, counts."""
     visible = truth_xyv[..., 2] == 2  # [N, K]
-    found = predicted_xyv[..., 2] > 0
-    distance = np.linalg.norm(predicted_xyv[..., :2] - truth_xyv[..., :2], axis=-1)
     out: dict[str, Any] = {"visible_keypoints": int(visible.sum())}
     for alpha in alphas:
-        hit = found & (distance <= alpha * bbox_sizes[:, None]) & visible
+        hit, counted = keypoint_hits(truth_xyv, predicted_xyv, alpha * bbox_sizes, 2)
         key = f"pck@{alpha:g}"
-        out[key] = float(hit.sum() / visible.sum()) if visible.any() else None
+        out[key] = share(hit, counted)
         out[f"{key}_per_keypoint"] = {
-            name: float(hit[:, k].sum() / visible[:, k].sum()) if visible[:, k].any() else None
-            for k, name in enumerate(KEYPOINTS)
+            name: share(hit[:, k], counted[:, k]) for k, name in enumerate(KEYPOINTS)
         }
     out["visibility_accuracy"] = float(((predicted_xyv[..., 2] == 2) == visible).mean())
     return out

@@ -26,6 +26,7 @@ import torch
 
 from assetgan.assets.taxonomy import CAR_5, CAR_12, car20_to_car5, car20_to_car12
 from assetgan.core.errors import AssetganError
+from assetgan.core.metrics import confusion, miou_from_confusion
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import crossover, synthesize_uint8, ws_from_seeds
 
@@ -68,13 +69,8 @@ class ViewCodeReport:
 
 def part_miou(a: np.ndarray, b: np.ndarray, classes: int) -> float:
     """Mean IoU over the classes present in either [H, W] id map (1.0 when both are empty)."""
-    ious = []
-    for c in range(classes):
-        in_a, in_b = a == c, b == c
-        union = np.logical_or(in_a, in_b).sum()
-        if union:
-            ious.append(np.logical_and(in_a, in_b).sum() / union)
-    return float(np.mean(ious)) if ious else 1.0
+    miou = miou_from_confusion(confusion(a, b, classes, ignore_id=None), tuple(range(classes)))
+    return 1.0 if miou["miou"] is None else miou["miou"]
 
 
 def visible_jaccard(a: np.ndarray, b: np.ndarray) -> float:
