@@ -75,3 +75,29 @@ def image_annotations(part_ids: np.ndarray, keypoints_xyv: np.ndarray) -> list[d
         **keypoint_fields(keypoints_xyv, 3),
     }
     return [*part_annotations(part_ids), car]
+
+
+def coco_document(
+    metas: list[dict],  # per image: {"id", "files": {"image": path}, "coco": image_annotations}
+    height: int,  # image height, pixels
+    width: int,  # image width, pixels
+    description: str,  # info.description
+    schema_version: int,  # info.schema_version (the writer's)
+) -> dict[str, Any]:
+    """A COCO json: images, car_20 part categories (RLE masks) and the keypointed car category;
+    annotation ids count from 1 in the order given."""
+    images, annotations = [], []
+    for meta in metas:
+        image_id = meta["id"]
+        images.append(
+            {"id": image_id, "file_name": meta["files"]["image"], "width": width, "height": height}
+        )
+        for piece in meta["coco"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **piece})
+    return {
+        "info": {"description": description, "schema_version": schema_version},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories(),
+    }

@@ -24,7 +24,7 @@ from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
-from assetgan.pipeline.coco_format import categories
+from assetgan.pipeline.coco_format import coco_document
 from assetgan.render.camera import Camera
 
 SCHEMA_VERSION = 1
@@ -120,25 +120,6 @@ def manifest_line(meta: dict) -> dict:
     }
 
 
-def coco_from_metas(metas: list[dict], size: int) -> dict:
-    """COCO json: images, car_20 part categories (RLE masks) and the keypointed car category."""
-    images, annotations = [], []
-    for meta in metas:
-        image_id = meta["id"]
-        images.append(
-            {"id": image_id, "file_name": meta["files"]["image"], "width": size, "height": size}
-        )
-        for piece in meta["coco"]:
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **piece})
-    return {
-        "info": {"description": "CarWorld split", "schema_version": SCHEMA_VERSION},
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": categories(),
-    }
-
-
 @dataclass(frozen=True)
 class WorldSplit:
     """A rendered split on disk: config plus one manifest record per image."""
@@ -179,7 +160,12 @@ class WorldSplit:
             self.root / "manifest.jsonl",
             "".join(json.dumps(manifest_line(m), sort_keys=True) + "\n" for m in metas),
         )
-        atomic_write_json(self.root / "coco.json", coco_from_metas(metas, self.config.size))
+        atomic_write_json(
+            self.root / "coco.json",
+            coco_document(
+                metas, self.config.size, self.config.size, "CarWorld split", SCHEMA_VERSION
+            ),
+        )
         write_split_json(self.root, self.config, summary)
 
     # ---- per-image access -------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text
+from assetgan.pipeline.coco_format import coco_document
 
 SCHEMA_VERSION = 1
 KIND = "assetgan_generated_dataset"
@@ -146,19 +147,14 @@ def done_seeds(root: Path, seeds: range) -> set[int]:
 
 
 def _coco(metas: list[dict], header: dict[str, Any]) -> dict:
-    from assetgan.pipeline.carworld.split import coco_from_metas
-
     height, width = header["image_size"]
-    coco = coco_from_metas(
-        [{"id": m["seed"], "files": m["files"], "coco": m["coco"]} for m in metas], width
+    return coco_document(
+        [{"id": m["seed"], "files": m["files"], "coco": m["coco"]} for m in metas],
+        height,
+        width,
+        "assetgan generated dataset (DatasetGAN interpreter labels)",
+        SCHEMA_VERSION,
     )
-    for image in coco["images"]:
-        image["height"], image["width"] = height, width
-    coco["info"] = {
-        "description": "assetgan generated dataset (DatasetGAN interpreter labels)",
-        "schema_version": SCHEMA_VERSION,
-    }
-    return coco
 
 
 def finalize(root: Path) -> dict[str, Any]:
