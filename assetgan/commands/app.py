@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from assetgan.core.errors import AssetganError
+from assetgan.core.progress import Progress, ProgressEvent
 
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -43,16 +44,32 @@ class App(typer.Typer):
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int, int], None]]:
-    """A transient rich progress bar; yields a (done, total) callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+def progress_bar(description: str, total: float | None = None) -> Iterator[Progress]:
+    """A transient rich progress bar; yields a core.progress `Progress` callback. Each event sets
+    the count and total, `task` (when given) replaces the description, `metrics` show beside the
+    bar and `message` lines are printed above it (they stay after the bar is gone)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
 
     columns = (
-        *Progress.get_default_columns()[:1],
+        *RichProgress.get_default_columns()[:1],
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[metrics]}"),
     )
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done, count: bar.update(task, completed=done, total=count)
+    with RichProgress(*columns, transient=True, console=err_console) as bar:
+        task = bar.add_task(description, total=total, metrics="")
+
+        def update(event: ProgressEvent) -> None:
+            if event.message:
+                bar.console.print(event.message, markup=False, highlight=False)
+            bar.update(
+                task,
+                completed=event.done,
+                total=event.total,
+                description=event.task or description,
+                metrics="  ".join(f"{k} {v:.4g}" for k, v in event.metrics.items()),
+            )
+
+        yield update
