@@ -274,3 +274,13 @@ def test_nvdiffrast_parity():
     ours_i = TorchBackend().interpolate(attr, ours, tri)
     theirs_i = NvdiffrastBackend("cuda").interpolate(attr, theirs, tri)
     assert (ours_i[same] - theirs_i[same]).abs().max() < 1e-3
+
+
+def test_silhouette_mode_is_an_enum_and_bad_names_are_refused():
+    from assetgan.core.errors import AssetganError
+    from assetgan.render import SilhouetteMode, TorchBackend
+
+    assert TorchBackend(silhouette_mode="dibr").silhouette_mode is SilhouetteMode.dibr
+    assert TorchBackend().silhouette_mode is SilhouetteMode.antialias
+    with pytest.raises(AssetganError, match="antialias, dibr"):
+        TorchBackend(silhouette_mode="softras")

@@ -4,6 +4,7 @@ plus a silhouette with gradients. Module-level functions use the torch backend."
 from assetgan.render.backends import (
     NvdiffrastBackend,
     RenderBackend,
+    SilhouetteMode,
     TorchBackend,
     get_backend,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "antialias",
     "antialias_silhouette",
     "RenderBackend",
+    "SilhouetteMode",
     "TorchBackend",
     "get_backend",
     "interpolate",

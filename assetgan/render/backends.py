@@ -8,6 +8,7 @@ nvdiffrast's documented API and is exercised only where CUDA and nvdiffrast exis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 import torch
@@ -47,6 +48,13 @@ class RenderBackend(Protocol):
         """[B,H,W,1] coverage whose gradient moves silhouette edges."""
 
 
+class SilhouetteMode(StrEnum):
+    """How the torch backend's silhouette gets its edge gradients."""
+
+    antialias = "antialias"  # analytic edge antialiasing (unbiased, like nvdiffrast)
+    dibr = "dibr"  # DIB-R's soft mask (wider, outward-only rim)
+
+
 @dataclass(frozen=True)
 class TorchBackend:
     """Candidate-pair rasterizer in plain PyTorch. Silhouettes: analytic edge antialiasing
@@ -54,14 +62,17 @@ class TorchBackend:
 
     name: str = "torch"
     cull_backfaces: bool = False  # drop clockwise faces; only valid for closed meshes
-    silhouette_mode: str = "antialias"  # "antialias" or "dibr"
-    sigma_inv: float = 7000.0  # DIB-R soft-mask sharpness (NDC units^-2), silhouette_mode="dibr"
+    silhouette_mode: SilhouetteMode = SilhouetteMode.antialias  # edge gradients, see the enum
+    sigma_inv: float = 7000.0  # DIB-R soft-mask sharpness (NDC units^-2), silhouette_mode=dibr
 
     def __post_init__(self) -> None:
-        if self.silhouette_mode not in ("antialias", "dibr"):
+        try:
+            object.__setattr__(self, "silhouette_mode", SilhouetteMode(self.silhouette_mode))
+        except ValueError:
+            choices = ", ".join(m.value for m in SilhouetteMode)
             raise AssetganError(
-                f"silhouette_mode must be antialias or dibr, got {self.silhouette_mode!r}"
-            )
+                f"silhouette_mode must be one of {choices}, got {self.silhouette_mode!r}"
+            ) from None
 
     def rasterize(self, pos, tri, resolution):
         return torch_backend.rasterize(pos, tri, resolution, cull_backfaces=self.cull_backfaces)
@@ -76,7 +87,7 @@ class TorchBackend:
         return torch_backend.antialias(color, rast, pos, tri)
 
     def silhouette(self, pos, tri, rast):
-        if self.silhouette_mode == "dibr":
+        if self.silhouette_mode is SilhouetteMode.dibr:
             return torch_backend.soft_silhouette(pos, tri, rast, sigma_inv=self.sigma_inv)
         return torch_backend.antialias_silhouette(pos, tri, rast)
 
