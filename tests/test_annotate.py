@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS, PART_ID
 from assetgan.cli import app
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.annotate.coco import to_coco
 from assetgan.pipeline.annotate.labeled import LabeledImage
 from assetgan.pipeline.annotate.raster import (
@@ -169,6 +170,46 @@ def test_export_writes_images_latents_and_labelme_skeletons(export_master, gener
     ws = load_file(str(export_master / "latents.safetensors"))["seed000006"]
     picture = synthesize_uint8(load_generator(generator_path), ws[None])[0]
     assert (picture == np.asarray(Image.open(export_master / "images" / "seed000006.png"))).all()
+
+
+def _reaches_total(events, task: str | None = None) -> bool:
+    """True when some event (of `task`, if given) has done == total."""
+    return any(
+        e.total is not None and e.done == e.total and (task is None or e.task == task)
+        for e in events
+    )
+
+
+def test_export_run_without_the_cli(tmp_path, generator_path, export_master):
+    from assetgan.pipeline.annotate.export import AnnotateExportConfig, ExportManifest, run
+
+    config = AnnotateExportConfig(generator_path, tmp_path / "e", (5, 6, 7), device="cpu")
+    events = []
+    result = run(config, events.append)
+    assert result.names == ("seed000005", "seed000006", "seed000007")
+    assert result.seeds == (5, 6, 7) and result.image_size == (16, 16)
+    assert _reaches_total(events, "sampling")
+    # the same samples as the CLI wrote (export_master: --n 3 --seed 5)
+    for name in result.names:
+        png = f"images/{name}.png"
+        assert (tmp_path / "e" / png).read_bytes() == (export_master / png).read_bytes()
+    manifest = ExportManifest.load(tmp_path / "e")
+    assert manifest.names() == list(result.names) and manifest.selection == {}
+    written = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert written["device"] == "cpu" and written["seeds"] == [5, 6, 7]
+    assert AnnotateExportConfig.from_dict(written) == config
+    with pytest.raises(AssetganError, match="seeds repeat"):
+        run(AnnotateExportConfig(generator_path, tmp_path / "r", (1, 1)))
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_export_bad_input(tmp_path, generator_path):
+    args = ["annotate", "export", "-g", str(generator_path), "--out", str(tmp_path / "x")]
+    _expect_error(runner.invoke(app, [*args, "--n", "0"]), "--n must be at least 1")
+    _expect_error(runner.invoke(app, [*args, "--psi", "1.5"]), "--psi must be in [0, 1]")
+    missing = ["annotate", "export", "-g", str(tmp_path / "no.safetensors")]
+    _expect_error(runner.invoke(app, [*missing, "--out", str(tmp_path / "x")]), "no.safetensors")
+    assert not (tmp_path / "x").exists()
 
 
 def test_labelme_import_paints_in_order_and_reads_keypoints(export_dir, tmp_path):
@@ -500,12 +541,12 @@ def stub_predictor_factory(checkpoint: Path, device: str):
 
 
 def test_simulated_annotator_without_noise_reproduces_the_masks(tmp_path, generator_path):
-    from assetgan.pipeline.annotate.export import ExportConfig
+    from assetgan.pipeline.annotate.export import AnnotateExportConfig
     from assetgan.pipeline.annotate.simulate import SimulateConfig, run_simulate
 
     predictor = stub_predictor_factory(tmp_path, "cpu")
     exact = SimulateConfig(vertex_noise=0, simplify=0, min_area=0, keypoint_noise=0)
-    export = ExportConfig(generator_path, (3, 4))
+    export = AnnotateExportConfig(generator_path, tmp_path, (3, 4), device="cpu")
     annotation_set, report = run_simulate(export, predictor, tmp_path / "exact", exact)
     expected, _ = predictor(np.stack([s.image for s in annotation_set.samples]))
     for sample, mask in zip(annotation_set.samples, expected, strict=True):

@@ -64,19 +64,17 @@ def export(
     Example: assetgan annotate export -g runs/gan/G.safetensors --n 16 --seed 0 --out ann/export
     """
     from assetgan.core.errors import AssetganError
-    from assetgan.pipeline.annotate.export import ExportConfig, export_samples
+    from assetgan.pipeline.annotate.export import AnnotateExportConfig, run
 
     if n < 1:
         raise AssetganError(f"--n must be at least 1, got {n}")
-    config = ExportConfig(
-        generator, tuple(range(seed, seed + n)), psi, cutoff, resolve_device(device)
-    )
+    config = AnnotateExportConfig(generator, out, tuple(range(seed, seed + n)), psi, cutoff, device)
     with progress_bar("sampling", n) as progress:
-        manifest = export_samples(config, out, progress=progress)
-    height, width = manifest.image_size
+        result = run(config, progress)
+    height, width = result.image_size
     typer.echo(
-        f"wrote {out}: {len(manifest.samples)} samples {width}x{height} with LabelMe skeletons; "
-        f"annotate with: labelme {out / 'images'} --labels {out / 'labels.txt'} --nodata --autosave"
+        f"wrote {out}: {len(result.names)} samples {width}x{height} with LabelMe skeletons; "
+        f"annotate with: {result.labelme_command}"
     )
 
 
@@ -103,7 +101,7 @@ def select(
 
     Example: assetgan annotate select -g G.safetensors --candidates 200 --k 16 --method coreset --out ann/export
     """
-    from assetgan.pipeline.annotate.export import ExportConfig, export_samples
+    from assetgan.pipeline.annotate.export import AnnotateExportConfig, write_export
     from assetgan.pipeline.annotate.select import SelectConfig, SelectMethod
     from assetgan.pipeline.annotate.select import select as run_select
     from assetgan.pipeline.stylegan.checkpoint import load_generator
@@ -119,14 +117,14 @@ def select(
         scores = interpreter_scores(interpreter, model, file_sha256(generator), torch_device)
     with progress_bar("embedding candidates", candidates) as progress:
         selection = run_select(config, model, scores, progress)
-    export_config = ExportConfig(generator, selection.seeds, psi, cutoff, torch_device)
-    manifest = export_samples(export_config, out, model, selection.to_json(config))
+    export_config = AnnotateExportConfig(generator, out, selection.seeds, psi, cutoff, device)
+    written = write_export(export_config, model, torch_device, selection.to_json(config))
     typer.echo(
         f"chose {len(selection.seeds)} of {candidates} candidates by {method.value}: seeds "
         f"{', '.join(map(str, selection.seeds))}; covering radius {selection.covering_radius:.4f}, "
         f"mean distance to nearest chosen {selection.mean_distance:.4f}"
     )
-    typer.echo(f"wrote {out}: {len(manifest.samples)} samples with LabelMe skeletons")
+    typer.echo(f"wrote {out}: {len(written.names)} samples with LabelMe skeletons")
 
 
 @app.command("import")
@@ -241,7 +239,7 @@ def simulate(
 
     Example: assetgan annotate simulate -g G.safetensors --segmenter seg.safetensors --n 16 --out ann/simulated
     """
-    from assetgan.pipeline.annotate.export import ExportConfig
+    from assetgan.pipeline.annotate.export import AnnotateExportConfig
     from assetgan.pipeline.annotate.simulate import SimulateConfig, load_predictor, run_simulate
 
     torch_device = resolve_device(device)
@@ -249,7 +247,8 @@ def simulate(
         vertex_noise=vertex_noise, simplify=simplify, keypoint_noise=keypoint_noise, seed=seed
     ).validate()
     label_fn = load_predictor(segmenter, torch_device, predictor)
-    export_config = ExportConfig(generator, tuple(range(seed, seed + n)), psi, cutoff, torch_device)
+    seeds = tuple(range(seed, seed + n))
+    export_config = AnnotateExportConfig(generator, out, seeds, psi, cutoff, device)
     annotation_set, report = run_simulate(export_config, label_fn, out, config)
     typer.echo(
         f"wrote {out}: {len(annotation_set.samples)} samples labeled by {segmenter.name} through "

@@ -6,6 +6,7 @@
     <dir>/images/NAME.json     LabelMe skeleton (shapes = [], imagePath = NAME.png)
     <dir>/labels.txt           the allowed label names (labelme --labels labels.txt)
     <dir>/README.md            how to annotate and import
+    <dir>/config.json          the AnnotateExportConfig, device resolved (to_dict)
 
 `G.synthesis(ws[None], noise_mode="const")` reproduces each PNG, so the import pairs the labels
 with the latent that made the annotated pixels (docs/annotate.md).
@@ -13,8 +14,8 @@ with the latent that made the annotated pixels (docs/annotate.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from assetgan.core.checkpoint import save_tensors
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
 from assetgan.core.hashing import file_sha256
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.annotate import labelme
 from assetgan.pipeline.annotate.labels import labels_txt
 from assetgan.pipeline.stylegan.checkpoint import load_generator
@@ -37,7 +40,7 @@ from assetgan.pipeline.stylegan.sampling import synthesize_uint8, ws_from_seeds
 
 SCHEMA_VERSION = 1
 KIND = "assetgan_annotation_export"
-Progress = Callable[[int, int], None]
+BATCH = 16  # samples per generator forward
 
 
 def sample_name(seed: int) -> str:
@@ -46,16 +49,17 @@ def sample_name(seed: int) -> str:
 
 
 @dataclass(frozen=True)
-class ExportConfig:
-    """What `annotate export` samples."""
+class AnnotateExportConfig:
+    """What `annotate export` samples and where it writes them."""
 
     generator: Path  # generator checkpoint (.safetensors)
+    out: Path  # the export directory (module docstring)
     seeds: tuple[int, ...]  # one sample per seed (docs/stylegan.md "Sampling")
     psi: float = 0.7  # truncation psi (DatasetGAN samples cars at 0.7)
     cutoff: int | None = None  # truncate ws[:, :cutoff] only; None = every layer
-    device: str = "cpu"  # torch device for the generator
+    device: Device = Device.auto  # where the generator runs
 
-    def validate(self) -> ExportConfig:
+    def validate(self) -> AnnotateExportConfig:
         if not self.seeds:
             raise AssetganError("export: no seeds to sample; use --n 1 or more")
         if len(set(self.seeds)) != len(self.seeds):
@@ -65,6 +69,43 @@ class ExportConfig:
         if self.cutoff is not None and self.cutoff < 1:
             raise AssetganError(f"--cutoff must be at least 1, got {self.cutoff}")
         return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (config.json of the export directory)."""
+        data = dataclasses.asdict(self)
+        data.update(generator=str(self.generator), out=str(self.out), seeds=list(self.seeds))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnnotateExportConfig:
+        try:
+            return cls(
+                generator=Path(data["generator"]),
+                out=Path(data["out"]),
+                seeds=tuple(int(s) for s in data["seeds"]),
+                psi=float(data["psi"]),
+                cutoff=None if data["cutoff"] is None else int(data["cutoff"]),
+                device=Device(data["device"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise AssetganError(f"export config: missing or malformed field ({error!r})") from None
+
+
+@dataclass(frozen=True)
+class AnnotateExportResult:
+    """What `annotate export` wrote."""
+
+    out: Path  # the export directory
+    names: tuple[str, ...]  # sample names (file stems), in export order
+    seeds: tuple[int, ...]  # their seeds
+    image_size: tuple[int, int]  # (H, W) of every exported image
+
+    @property
+    def labelme_command(self) -> str:
+        """The LabelMe command line that opens the samples for annotation."""
+        return (
+            f"labelme {self.out / 'images'} --labels {self.out / 'labels.txt'} --nodata --autosave"
+        )
 
 
 @dataclass
@@ -142,25 +183,32 @@ class ExportManifest:
             raise AssetganError(f"{path}: missing or malformed field ({error!r})") from None
 
 
-def export_samples(
-    config: ExportConfig,
-    out: str | Path,
-    generator: Generator | None = None,  # already loaded `config.generator` (saves a load)
-    selection: dict[str, Any] | None = None,  # recorded in export.json (annotate select)
-    progress: Progress | None = None,  # called (done, total) after each batch
-) -> ExportManifest:
+def run(config: AnnotateExportConfig, progress: Progress | None = None) -> AnnotateExportResult:
     """Sample one image per seed and write the export directory (module docstring)."""
     config.validate()
-    out = Path(out)
-    generator = generator or load_generator(config.generator, config.device)
+    device = resolve_device(config.device)
+    emit(progress, 0, len(config.seeds), task="loading generator")
+    generator = load_generator(config.generator, device)
+    return write_export(config, generator, device, progress=progress)
+
+
+def write_export(
+    config: AnnotateExportConfig,
+    generator: Generator,  # `config.generator`, loaded on `device`
+    device: str,  # the resolved torch device (recorded in config.json)
+    selection: dict[str, Any] | None = None,  # recorded in export.json (annotate select)
+    progress: Progress | None = None,  # task "sampling", done = samples written
+) -> AnnotateExportResult:
+    """`run` with the generator already loaded (`annotate select` has it in hand)."""
+    config.validate()
+    out = Path(config.out)
     seeds = list(config.seeds)
     ws = ws_from_seeds(generator, seeds, config.psi, config.cutoff)  # [N, num_ws, w_dim]
     images_dir = out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     samples, latents = [], {}
-    batch = 16
-    for start in range(0, len(seeds), batch):
-        pictures = synthesize_uint8(generator, ws[start : start + batch])  # [b, H, W, 3]
+    for start in range(0, len(seeds), BATCH):
+        pictures = synthesize_uint8(generator, ws[start : start + BATCH])  # [b, H, W, 3]
         for offset, picture in enumerate(pictures):
             seed = seeds[start + offset]
             name = sample_name(seed)
@@ -178,24 +226,25 @@ def export_samples(
                     "labelme": f"images/{name}.json",
                 }
             )
-        if progress is not None:
-            progress(min(start + batch, len(seeds)), len(seeds))
+        emit(progress, min(start + BATCH, len(seeds)), len(seeds), task="sampling")
     save_tensors(out / "latents.safetensors", latents)
     atomic_write_text(out / "labels.txt", labels_txt())
     atomic_write_text(out / "README.md", _readme(out))
+    image_size = (int(pictures.shape[1]), int(pictures.shape[2]))
     manifest = ExportManifest(
         root=out,
         generator_path=str(config.generator),
         generator_sha256=file_sha256(config.generator),
         psi=config.psi,
         cutoff=config.cutoff,
-        image_size=tuple(int(v) for v in pictures.shape[1:3]),
+        image_size=image_size,
         samples=samples,
         selection=selection or {},
     )
     manifest.save()
-    atomic_write_json(out / "config.json", {**asdict(config), "generator": str(config.generator)})
-    return manifest
+    resolved = dataclasses.replace(config, device=Device(device))
+    atomic_write_json(out / "config.json", resolved.to_dict())
+    return AnnotateExportResult(out, tuple(manifest.names()), tuple(seeds), image_size)
 
 
 def _readme(out: Path) -> str:

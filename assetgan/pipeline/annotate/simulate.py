@@ -16,6 +16,7 @@ assetgan/assets/segmenter64/ holds one trained on CarWorld.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,8 +27,8 @@ import numpy as np
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json
-from assetgan.pipeline.annotate import labelme
-from assetgan.pipeline.annotate.export import ExportConfig, ExportManifest, export_samples
+from assetgan.pipeline.annotate import export, labelme
+from assetgan.pipeline.annotate.export import AnnotateExportConfig, ExportManifest
 from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import
 from assetgan.pipeline.annotate.raster import RasterRule, mask_to_polygons, simplify_polygon
 from assetgan.pipeline.annotations import AnnotationSet
@@ -140,7 +141,7 @@ def _pixel_area(polygon: np.ndarray) -> float:
 
 
 def run_simulate(
-    export_config: ExportConfig,  # which samples to label
+    export_config: AnnotateExportConfig,  # which samples to label (its `out` is ignored)
     predictor: Predictor,  # the segmenter
     out: str | Path,  # annotation set folder; the LabelMe files go to out/simulated/
     config: SimulateConfig = SimulateConfig(),
@@ -152,7 +153,8 @@ def run_simulate(
     how much the polygon drawing changed the labels."""
     config.validate()
     out = Path(out)
-    manifest: ExportManifest = export_samples(export_config, out / "simulated")
+    export.run(dataclasses.replace(export_config, out=out / "simulated"))
+    manifest = ExportManifest.load(out / "simulated")
     images = np.stack([manifest.image(name) for name in manifest.names()])  # [N, H, W, 3]
     part_ids, keypoints = predictor(images)
     part_ids, keypoints = np.asarray(part_ids), np.asarray(keypoints, dtype=np.float32)
