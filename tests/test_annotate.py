@@ -491,6 +491,28 @@ def test_k_center_greedy_spreads_picks_over_clusters():
     assert k_center_greedy(np.array([[0.0], [1], [2], [10], [11], [12]]), 3) == [2, 5, 0]
 
 
+def test_select_run_without_the_cli(tmp_path, generator_path):
+    from assetgan.pipeline.annotate.select import SelectConfig, SelectMethod, run
+
+    config = SelectConfig(
+        generator_path, tmp_path / "s", SelectMethod.coreset, candidates=12, k=3, device="cpu"
+    )
+    events = []
+    result = run(config, events.append)
+    assert _reaches_total(events, "embedding candidates") and _reaches_total(events, "sampling")
+    chosen = result.selection
+    assert len(set(chosen.seeds)) == 3 and all(0 <= s < 12 for s in chosen.seeds)
+    assert result.export.seeds == chosen.seeds and result.export.out == tmp_path / "s"
+    manifest = json.loads((tmp_path / "s" / "export.json").read_text())
+    assert manifest["selection"] == chosen.to_json(config)
+    assert [s["seed"] for s in manifest["samples"]] == list(chosen.seeds)
+    assert chosen.covering_radius >= chosen.mean_distance > 0
+    bad = SelectConfig(generator_path, tmp_path / "u", SelectMethod.uncertainty, 12, 3)
+    with pytest.raises(AssetganError, match="needs a trained interpreter"):
+        run(bad)
+    assert not (tmp_path / "u").exists()
+
+
 def test_cli_select_coreset_covers_better_than_random(tmp_path, generator_path):
     radii = {}
     for method in ("random", "coreset"):
@@ -663,5 +685,5 @@ def test_cli_select_uncertainty_takes_the_most_uncertain_then_spreads(tmp_path, 
                 str(tmp_path / "x"),
             ],
         ),
-        "another generator",
+        "trained on generator sha256",
     )

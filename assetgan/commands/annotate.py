@@ -16,7 +16,6 @@ import typer
 from assetgan.commands.app import App, progress_bar
 from assetgan.commands.options import (
     CutoffOpt,
-    DeviceChoice,
     DeviceOpt,
     GeneratorOpt,
     OutPath,
@@ -24,6 +23,8 @@ from assetgan.commands.options import (
     SeedOpt,
     resolve_device,
 )
+from assetgan.core.device import Device
+from assetgan.pipeline.annotate.select import SelectMethod
 
 app = App(
     help="Annotations: export samples for LabelMe, select, import labels, HandsOff inversion."
@@ -36,12 +37,6 @@ class ImportFormatChoice(StrEnum):
     labelme = "labelme"
     coco = "coco"
     png = "png"
-
-
-class SelectMethodChoice(StrEnum):
-    random = "random"
-    coreset = "coreset"
-    uncertainty = "uncertainty"
 
 
 class RuleChoice(StrEnum):
@@ -57,7 +52,7 @@ def export(
     seed: SeedOpt = 0,
     psi: PsiOpt = 0.7,
     cutoff: CutoffOpt = None,
-    device: DeviceOpt = DeviceChoice.auto,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Sample N images (seeds SEED..SEED+N-1) with LabelMe skeletons and labels.txt.
 
@@ -85,9 +80,9 @@ def select(
     candidates: Annotated[int, typer.Option(help="Candidate seeds SEED..SEED+CANDIDATES-1.")] = 200,
     k: Annotated[int, typer.Option("--k", help="Samples to choose and export.")] = 16,
     method: Annotated[
-        SelectMethodChoice,
+        SelectMethod,
         typer.Option(help="random, coreset (k-center greedy), or uncertainty (JS + coreset)."),
-    ] = SelectMethodChoice.coreset,
+    ] = SelectMethod.coreset,
     interpreter: Annotated[
         Path | None,
         typer.Option(help="Interpreter checkpoint scoring JS uncertainty (--method uncertainty)."),
@@ -95,36 +90,35 @@ def select(
     seed: SeedOpt = 0,
     psi: PsiOpt = 0.7,
     cutoff: CutoffOpt = None,
-    device: DeviceOpt = DeviceChoice.auto,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Choose K of the candidate samples to annotate and export them like `annotate export`.
 
     Example: assetgan annotate select -g G.safetensors --candidates 200 --k 16 --method coreset --out ann/export
     """
-    from assetgan.pipeline.annotate.export import AnnotateExportConfig, write_export
-    from assetgan.pipeline.annotate.select import SelectConfig, SelectMethod
-    from assetgan.pipeline.annotate.select import select as run_select
-    from assetgan.pipeline.stylegan.checkpoint import load_generator
+    from assetgan.pipeline.annotate.select import SelectConfig, run
 
-    config = SelectConfig(SelectMethod(method.value), candidates, k, seed, psi, cutoff).validate()
-    torch_device = resolve_device(device)
-    model = load_generator(generator, torch_device)
-    scores = None
-    if interpreter is not None:
-        from assetgan.core.hashing import file_sha256
-        from assetgan.pipeline.annotate.select import interpreter_scores
-
-        scores = interpreter_scores(interpreter, model, file_sha256(generator), torch_device)
-    with progress_bar("embedding candidates", candidates) as progress:
-        selection = run_select(config, model, scores, progress)
-    export_config = AnnotateExportConfig(generator, out, selection.seeds, psi, cutoff, device)
-    written = write_export(export_config, model, torch_device, selection.to_json(config))
-    typer.echo(
-        f"chose {len(selection.seeds)} of {candidates} candidates by {method.value}: seeds "
-        f"{', '.join(map(str, selection.seeds))}; covering radius {selection.covering_radius:.4f}, "
-        f"mean distance to nearest chosen {selection.mean_distance:.4f}"
+    config = SelectConfig(
+        generator,
+        out,
+        method,
+        candidates,
+        k,
+        seed,
+        psi,
+        cutoff,
+        interpreter=interpreter,
+        device=device,
     )
-    typer.echo(f"wrote {out}: {len(written.names)} samples with LabelMe skeletons")
+    with progress_bar("embedding candidates", candidates) as progress:
+        result = run(config, progress)
+    chosen = result.selection
+    typer.echo(
+        f"chose {len(chosen.seeds)} of {candidates} candidates by {method.value}: seeds "
+        f"{', '.join(map(str, chosen.seeds))}; covering radius {chosen.covering_radius:.4f}, "
+        f"mean distance to nearest chosen {chosen.mean_distance:.4f}"
+    )
+    typer.echo(f"wrote {out}: {len(result.export.names)} samples with LabelMe skeletons")
 
 
 @app.command("import")
@@ -176,7 +170,7 @@ def invert(
     ] = 0.0,
     w_avg_weight: Annotated[float, typer.Option(help="Pull towards w_avg.")] = 1e-3,
     batch: Annotated[int, typer.Option(help="Images optimised jointly.")] = 16,
-    device: DeviceOpt = DeviceChoice.auto,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """HandsOff: invert N labeled real images into W+ and pair them with their real labels.
 
@@ -231,7 +225,7 @@ def simulate(
     vertex_noise: Annotated[float, typer.Option(help="Polygon vertex jitter, px (std).")] = 0.25,
     simplify: Annotated[float, typer.Option(help="Douglas-Peucker tolerance, px.")] = 0.5,
     keypoint_noise: Annotated[float, typer.Option(help="Keypoint jitter, px (std).")] = 0.5,
-    device: DeviceOpt = DeviceChoice.auto,
+    device: DeviceOpt = Device.auto,
 ) -> None:
     """Simulated annotator: a segmenter labels N samples as noisy LabelMe polygons, then import.
 

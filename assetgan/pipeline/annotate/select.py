@@ -13,6 +13,9 @@ Embedding of a sample: for every synthesis tap except the sample-independent `b4
 map average-pooled to a grid x grid layout (2 x 2 keeps where things are, e.g. the viewpoint),
 flattened and scaled to unit length, so every tap weighs the same; the taps are concatenated and
 divided by sqrt(taps), giving unit-length rows. Distances are Euclidean.
+
+`run` chooses and then exports the chosen samples like `annotate export` (export.py), with the
+choice recorded in export.json `selection`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.core.progress import Progress, emit
+from assetgan.pipeline.annotate.export import (
+    AnnotateExportConfig,
+    AnnotateExportResult,
+    write_export,
+)
+from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
-Progress = Callable[[int, int], None]
 ScoreFn = Callable[[torch.Tensor], np.ndarray]  # ws [N, num_ws, w_dim] -> image scores [N]
 
 
@@ -43,8 +54,10 @@ class SelectMethod(StrEnum):
 
 @dataclass(frozen=True)
 class SelectConfig:
-    """How `annotate select` chooses."""
+    """What `annotate select` chooses from, how, and where it exports the choice."""
 
+    generator: Path  # generator checkpoint (.safetensors)
+    out: Path  # the export directory of the chosen samples (export.py)
     method: SelectMethod = SelectMethod.coreset  # random | coreset | uncertainty
     candidates: int = 200  # candidate seeds: seed .. seed + candidates - 1
     k: int = 16  # samples to choose
@@ -54,6 +67,8 @@ class SelectConfig:
     grid: int = 2  # each tap is average-pooled to grid x grid before comparing
     pool_factor: int = 4  # uncertainty: k-center among the pool_factor * k most uncertain
     batch: int = 16  # candidates per generator forward
+    interpreter: Path | None = None  # interpreter checkpoint scoring uncertainty (that method)
+    device: Device = Device.auto  # where the generator and interpreter run
 
     def validate(self) -> SelectConfig:
         if self.k < 1 or self.candidates < self.k:
@@ -62,6 +77,11 @@ class SelectConfig:
             )
         if self.grid < 1 or self.pool_factor < 1 or self.batch < 1:
             raise AssetganError("grid, pool_factor and batch must be at least 1")
+        if self.method == SelectMethod.uncertainty and self.interpreter is None:
+            raise AssetganError(
+                "--method uncertainty needs a trained interpreter (--interpreter CKPT) to score "
+                "the candidates; use --method coreset or random for the first round"
+            )
         return self
 
 
@@ -88,6 +108,14 @@ class Selection:
         }
 
 
+@dataclass(frozen=True)
+class SelectResult:
+    """What `annotate select` chose and wrote."""
+
+    selection: Selection  # the chosen seeds and the coverage figures
+    export: AnnotateExportResult  # the export directory of the chosen samples
+
+
 @torch.no_grad()
 def generator_embeddings(
     generator: Generator,
@@ -109,8 +137,7 @@ def generator_embeddings(
             pooled = F.adaptive_avg_pool2d(tap.float(), grid).flatten(1)  # [b, C * grid^2]
             parts.append(F.normalize(pooled, dim=1))
         rows.append(torch.cat(parts, dim=1) / math.sqrt(len(parts)))
-        if progress is not None:
-            progress(min(start + batch, ws.shape[0]), ws.shape[0])
+        emit(progress, min(start + batch, ws.shape[0]), ws.shape[0], task="embedding candidates")
     return torch.cat(rows).cpu().numpy()
 
 
@@ -141,13 +168,33 @@ def coverage(embeddings: np.ndarray, picks: list[int]) -> tuple[float, float]:
     return float(nearest.max()), float(nearest.mean())
 
 
+def run(config: SelectConfig, progress: Progress | None = None) -> SelectResult:
+    """Choose `config.k` of the candidates and export them to `config.out` (module docstring)."""
+    config.validate()
+    device = resolve_device(config.device)
+    emit(progress, 0, config.candidates, task="loading generator")
+    generator = load_generator(config.generator, device)
+    scores = None
+    if config.interpreter is not None and config.method == SelectMethod.uncertainty:
+        sha = file_sha256(config.generator)
+        scores = interpreter_scores(
+            config.interpreter, generator, sha, device, generator_path=config.generator
+        )
+    selection = select(config, generator, scores, progress)
+    export_config = AnnotateExportConfig(
+        config.generator, config.out, selection.seeds, config.psi, config.cutoff, config.device
+    )
+    written = write_export(export_config, generator, device, selection.to_json(config), progress)
+    return SelectResult(selection, written)
+
+
 def select(
     config: SelectConfig,
     generator: Generator,
     scores: ScoreFn | None = None,  # uncertainty image scores (method uncertainty only)
-    progress: Progress | None = None,
+    progress: Progress | None = None,  # task "embedding candidates"
 ) -> Selection:
-    """Choose `config.k` of the candidate seeds by `config.method`."""
+    """Choose `config.k` of the candidate seeds by `config.method` (nothing is written)."""
     config.validate()
     seeds = list(range(config.seed, config.seed + config.candidates))
     ws = ws_from_seeds(generator, seeds, config.psi, config.cutoff)
@@ -160,10 +207,7 @@ def select(
         picks = k_center_greedy(embeddings, config.k)
     else:
         if scores is None:
-            raise AssetganError(
-                "--method uncertainty needs a trained interpreter (--interpreter CKPT) to score "
-                "the candidates; use --method coreset or random for the first round"
-            )
+            raise AssetganError("select: method uncertainty needs the interpreter's scores")
         image_scores = np.asarray(scores(ws), dtype=np.float64)  # [N]
         if image_scores.shape != (len(seeds),):
             raise AssetganError(
@@ -189,19 +233,16 @@ def interpreter_scores(
     generator_sha256: str,  # file_sha256 of the generator checkpoint
     device: str = "cpu",
     batch: int = 16,  # latents per interpreter forward
+    generator_path: str | Path = "the given generator",  # for messages
 ) -> ScoreFn:
     """Image uncertainty scores (mean of the top 10% pixel JS values of the interpreter
     ensemble, assetgan/pipeline/interpreter/predict.py) as a ScoreFn."""
     from assetgan.pipeline.interpreter.checkpoint import load_interpreter
+    from assetgan.pipeline.interpreter.checks import check_generator_match
     from assetgan.pipeline.interpreter.predict import image_score, predict
 
     interpreter = load_interpreter(path, device)
-    if interpreter.config.generator_sha256 != generator_sha256:
-        raise AssetganError(
-            f"{path}: this interpreter was trained on another generator (sha256 "
-            f"{interpreter.config.generator_sha256[:12]}..., --generator has "
-            f"{generator_sha256[:12]}...); train it on this generator's annotations"
-        )
+    check_generator_match(interpreter, generator_sha256, path, generator_path)
 
     def scores(ws: torch.Tensor) -> np.ndarray:
         values = []
