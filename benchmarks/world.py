@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assetgan.pipeline.carworld.generate import _write_item, run, sample_item
+from assetgan.pipeline.carworld.generate import WorldRenderConfig, _write_item, run, sample_item
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.render import render_batch, single_thread
 from assetgan.pipeline.carworld.split import WorldConfig
@@ -72,7 +72,7 @@ def main() -> None:
         try:
             load_before = os.getloadavg()[0]
             start = time.perf_counter()
-            run(config, scratch / "split", workers=args.workers)
+            run(WorldRenderConfig(config, scratch / "split", workers=args.workers))
             wall = time.perf_counter() - start
             stages = stage_cpu_ms(config, args.stage_n, scratch / "stages")
         finally:

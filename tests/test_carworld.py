@@ -16,7 +16,14 @@ from typer.testing import CliRunner
 from assetgan.assets import taxonomy
 from assetgan.cli import app
 from assetgan.core.errors import AssetganError
-from assetgan.pipeline.carworld.generate import prepare_out_dir, render_chunk, run, sample_item
+from assetgan.pipeline.carworld.generate import (
+    WorldRenderConfig,
+    _render_chunks,
+    prepare_out_dir,
+    render_chunk,
+    run,
+    sample_item,
+)
 from assetgan.pipeline.carworld.model import build_car
 from assetgan.pipeline.carworld.params import (
     SHIFT_PAINTS,
@@ -48,9 +55,20 @@ def car_of_style(style: BodyStyle, seed: int = 0) -> CarParams:
             return params
 
 
+def render(world: WorldConfig, out: Path, workers: int = 1) -> WorldSplit:
+    return run(WorldRenderConfig(world=world, out=out, workers=workers))
+
+
 @pytest.fixture(scope="module")
 def tiny_split(tmp_path_factory) -> WorldSplit:
-    return run(TINY, tmp_path_factory.mktemp("world") / "split")
+    events = []
+    split = run(WorldRenderConfig(TINY, tmp_path_factory.mktemp("world") / "split"), events.append)
+    assert [(e.done, e.total, e.task) for e in events] == [
+        (0, 6, "images"),
+        (4, 6, "images"),
+        (6, 6, "images"),
+    ]
+    return split
 
 
 def split_bytes(root: Path) -> dict[str, bytes]:
@@ -232,6 +250,11 @@ def test_coco_loads_with_pycocotools_and_matches_the_part_pngs(tiny_split):
 def test_split_load_merges_and_manifest(tiny_split):
     again = WorldSplit.load(tiny_split.root)
     assert again.config == TINY and len(again) == TINY.n
+    written = json.loads((tiny_split.root / "split.json").read_text())
+    assert written["config"] == {  # the split's identity only: not --out, not --workers
+        "split": "test", "n": 6, "size": 64, "seed": 3, "shift": "none", "meshes": False,
+        "degrade": 0.25, "supersample": 2, "chunk": 4, "generator": "carworld-3",
+    }  # fmt: skip
     lines = (tiny_split.root / "manifest.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == list(range(TINY.n))
     assert all(json.loads(line)["schema_version"] == 1 for line in lines)
@@ -246,46 +269,49 @@ def test_same_seed_same_bytes_whatever_the_chunk_order(tmp_path, tiny_split):
     with single_thread():
         for chunk in reversed(range(2)):  # workers finish chunks in any order
             render_chunk(out, TINY, chunk)
-    run(TINY, out)  # everything done: only rebuilds manifest and COCO
+    render(TINY, out)  # everything done: only rebuilds manifest and COCO
     assert split_bytes(out) == split_bytes(tiny_split.root)
-    different = run(replace(TINY, seed=4, n=1), tmp_path / "other")
+    different = render(replace(TINY, seed=4, n=1), tmp_path / "other")
     assert different.image(0).tobytes() != tiny_split.image(0).tobytes()
 
 
 @pytest.mark.slow
 def test_two_worker_processes_give_the_same_bytes(tmp_path, tiny_split):
-    run(TINY, tmp_path / "two", workers=2)
+    render(TINY, tmp_path / "two", workers=2)
     assert split_bytes(tmp_path / "two") == split_bytes(tiny_split.root)
 
 
 def test_kill_and_resume_gives_the_uninterrupted_split(tmp_path, tiny_split):
     out = tmp_path / "resumed"
-    assert run(TINY, out, stop_after_chunks=1) is None  # "killed" after the first chunk
+    _render_chunks(WorldRenderConfig(TINY, out), stop_after_chunks=1)  # "killed" after a chunk
+    assert not (out / "manifest.jsonl").exists()
     assert len(list((out / "meta").glob("*.json"))) == 4
     (out / "meta" / "000002.json").unlink()  # lost its completion marker
     (out / "images" / "000004.png").write_bytes(b"partial")  # killed before its meta
     (out / "parts" / ".000005.png.xyz.tmp").write_bytes(b"half a file")
-    run(TINY, out)
+    render(TINY, out)
     assert split_bytes(out) == split_bytes(tiny_split.root)
 
 
 def test_run_refuses_bad_configs_and_foreign_directories(tmp_path, tiny_split):
     with pytest.raises(AssetganError, match="--n must be at least 1"):
-        run(replace(TINY, n=0), tmp_path / "a")
+        render(replace(TINY, n=0), tmp_path / "a")
     with pytest.raises(AssetganError, match="--size"):
-        run(replace(TINY, size=100), tmp_path / "a")
+        render(replace(TINY, size=100), tmp_path / "a")
     with pytest.raises(AssetganError, match="different config"):
-        run(replace(TINY, seed=9), tiny_split.root)
+        render(replace(TINY, seed=9), tiny_split.root)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(AssetganError, match="not an empty directory"):
-        run(TINY, tmp_path / "busy")
+        render(TINY, tmp_path / "busy")
+    with pytest.raises(AssetganError, match="--workers must be at least 1"):
+        render(TINY, tmp_path / "w", workers=0)
 
 
 def test_meshes_are_written_as_glb_with_part_nodes(tmp_path):
     import trimesh
 
-    split = run(replace(TINY, n=1, meshes=True), tmp_path / "meshes")
+    split = render(replace(TINY, n=1, meshes=True), tmp_path / "meshes")
     scene = trimesh.load(split.root / "meshes" / "000000.glb", force="scene")
     names = set(scene.geometry)
     assert {"door", "tire", "wheelhub", "windshield", "hoods"} <= names

@@ -32,14 +32,14 @@ def render(
 
     Example: assetgan world render --split train --n 2600 --size 64 --seed 0 --out data/world/train
     """
-    from assetgan.pipeline.carworld.generate import run
+    from assetgan.pipeline.carworld.generate import WorldRenderConfig, run
     from assetgan.pipeline.carworld.split import WorldConfig
 
-    config = WorldConfig(
+    world = WorldConfig(
         split=split, n=n, size=size, seed=seed, shift=shift, meshes=meshes, degrade=degrade
-    ).validate()
+    )
     with progress_bar(f"rendering {split}", n) as progress:
-        result = run(config, out, workers=workers, progress=progress)
+        result = run(WorldRenderConfig(world=world, out=out, workers=workers), progress)
     typer.echo(f"wrote {out}: {len(result)} images {size}x{size} ({split}, shift {shift.value})")
 
 

@@ -1,4 +1,5 @@
-"""run(config, out) -> WorldSplit: render a CarWorld split, deterministic, parallel, resumable.
+"""run(WorldRenderConfig) -> WorldSplit: render a CarWorld split, deterministic, parallel,
+resumable.
 
 Image i is drawn from a seed derived from (seed, split, i) alone and rendered in the fixed chunk
 i // chunk, so the same bytes come out whatever the number of workers. Every file is written
@@ -12,7 +13,7 @@ import json
 import multiprocessing
 import time
 import zlib
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.core.errors import AssetganError
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_bytes, atomic_write_text
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.carworld.model import CarModel, build_car
 from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
@@ -34,8 +36,6 @@ from assetgan.pipeline.carworld.split import (
     write_split_json,
 )
 from assetgan.pipeline.coco_format import image_annotations
-
-Progress = Callable[[int, int], None]
 
 
 def item_seed(config: WorldConfig, index: int) -> int:
@@ -175,7 +175,7 @@ def _worker_init() -> None:
 
 def _worker_chunk(task: tuple[str, dict, int]) -> int:
     root, config_json, chunk_index = task
-    return render_chunk(Path(root), WorldConfig.from_json(config_json), chunk_index)
+    return render_chunk(Path(root), WorldConfig.from_dict(config_json), chunk_index)
 
 
 def prepare_out_dir(out: Path, config: WorldConfig) -> None:
@@ -183,14 +183,14 @@ def prepare_out_dir(out: Path, config: WorldConfig) -> None:
     config_path = out / "split.json"
     if config_path.is_file():
         try:
-            existing = WorldConfig.from_json(json.loads(config_path.read_text())["config"])
+            existing = WorldConfig.from_dict(json.loads(config_path.read_text())["config"])
         except (KeyError, ValueError, TypeError, json.JSONDecodeError) as error:
             raise AssetganError(f"{config_path}: unreadable split config ({error})") from error
         if existing != config:
             diffs = [
-                f"{k}: {existing.to_json()[k]!r} on disk vs {v!r} now"
-                for k, v in config.to_json().items()
-                if existing.to_json()[k] != v
+                f"{k}: {existing.to_dict()[k]!r} on disk vs {v!r} now"
+                for k, v in config.to_dict().items()
+                if existing.to_dict()[k] != v
             ]
             raise AssetganError(
                 f"{out} holds a split rendered with a different config ({'; '.join(diffs)}); "
@@ -208,59 +208,68 @@ def prepare_out_dir(out: Path, config: WorldConfig) -> None:
         write_split_json(out, config)
 
 
-def run(
-    config: WorldConfig,
-    out: str | Path,
-    *,
-    workers: int = 1,
-    progress: Progress | None = None,
-    stop_after_chunks: int | None = None,
-) -> WorldSplit | None:
-    """Render (or complete) the split in `out`. progress(done, total) is called as images
-    finish. stop_after_chunks (for tests) simulates a kill after that many chunks and returns
-    None without writing the manifest."""
-    config = config.validate()
-    if workers < 1:
-        raise AssetganError(f"--workers must be at least 1, got {workers}")
-    out = Path(out)
-    prepare_out_dir(out, config)
-    num_chunks = (config.n + config.chunk - 1) // config.chunk
-    done = sum(item_paths(out, i, config.meshes)["meta"].is_file() for i in range(config.n))
-    if progress:
-        progress(done, config.n)
-    todo = [
-        c for c in range(num_chunks)
-        if any(not item_paths(out, i, config.meshes)["meta"].is_file()
-               for i in range(c * config.chunk, min((c + 1) * config.chunk, config.n)))
-    ]  # fmt: skip
-    if stop_after_chunks is not None:
-        todo = todo[:stop_after_chunks]
+@dataclass(frozen=True)
+class WorldRenderConfig:
+    """`world render`: which split (`world`, the part written to split.json) and where and how
+    to render it. `out` and `workers` stay out of split.json: they do not change a byte."""
+
+    world: WorldConfig  # what the split is: the same world always gives the same files
+    out: Path  # split directory: created, or an unfinished split of the same world completed
+    workers: int = 1  # worker processes rendering chunks in parallel (same bytes for any value)
+
+
+def run(config: WorldRenderConfig, progress: Progress | None = None) -> WorldSplit:
+    """Render (or complete) the split in `config.out`; progress counts finished images. Writes
+    images/, parts/, depth/, meta/ (meshes/), then manifest.jsonl, coco.json and split.json."""
     start = time.time()
-    if workers == 1 or len(todo) <= 1:
-        with single_thread():
-            for chunk_index in todo:
-                done += render_chunk(out, config, chunk_index)
-                if progress:
-                    progress(done, config.n)
-    else:
-        context = multiprocessing.get_context("spawn")
-        tasks = [(str(out), config.to_json(), c) for c in todo]
-        with context.Pool(min(workers, len(todo)), initializer=_worker_init) as pool:
-            for written in pool.imap_unordered(_worker_chunk, tasks):
-                done += written
-                if progress:
-                    progress(done, config.n)
-    if stop_after_chunks is not None:
-        return None
+    world = _render_chunks(config, progress)
+    out = Path(config.out)
     records = tuple(
         {
             "id": i,
             "files": {
-                k: str(p.relative_to(out)) for k, p in item_paths(out, i, config.meshes).items()
+                k: str(p.relative_to(out)) for k, p in item_paths(out, i, world.meshes).items()
             },
         }
-        for i in range(config.n)
+        for i in range(world.n)
     )
-    split = WorldSplit(out, config, records)
-    split.save(summary={"images": config.n, "seconds_last_run": round(time.time() - start, 2)})
+    split = WorldSplit(out, world, records)
+    split.save(summary={"images": world.n, "seconds_last_run": round(time.time() - start, 2)})
     return WorldSplit.load(out)
+
+
+def _render_chunks(
+    config: WorldRenderConfig,
+    progress: Progress | None = None,
+    stop_after_chunks: int | None = None,  # tests: a kill after this many chunks
+) -> WorldConfig:
+    """Check the config and `out`, render every chunk that has unfinished images; returns the
+    validated world config. Everything of `run` but the manifest, COCO and split summary."""
+    world = config.world.validate()
+    if config.workers < 1:
+        raise AssetganError(f"--workers must be at least 1, got {config.workers}")
+    out = Path(config.out)
+    prepare_out_dir(out, world)
+    num_chunks = (world.n + world.chunk - 1) // world.chunk
+    finished = [item_paths(out, i, world.meshes)["meta"].is_file() for i in range(world.n)]
+    done = sum(finished)
+    emit(progress, done, world.n, task="images")
+    todo = [
+        c for c in range(num_chunks)
+        if not all(finished[c * world.chunk : (c + 1) * world.chunk])
+    ]  # fmt: skip
+    if stop_after_chunks is not None:
+        todo = todo[:stop_after_chunks]
+    if config.workers == 1 or len(todo) <= 1:
+        with single_thread():
+            for chunk_index in todo:
+                done += render_chunk(out, world, chunk_index)
+                emit(progress, done, world.n, task="images")
+    else:
+        context = multiprocessing.get_context("spawn")
+        tasks = [(str(out), world.to_dict(), c) for c in todo]
+        with context.Pool(min(config.workers, len(todo)), initializer=_worker_init) as pool:
+            for written in pool.imap_unordered(_worker_chunk, tasks):
+                done += written
+                emit(progress, done, world.n, task="images")
+    return world

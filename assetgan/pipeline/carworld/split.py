@@ -68,13 +68,14 @@ class WorldConfig:
             raise AssetganError(f"chunk must be in 1..256, got {self.chunk}")
         return self
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON form written to split.json (shift as its string value)."""
         out = asdict(self)
         out["shift"] = self.shift.value
         return out
 
     @classmethod
-    def from_json(cls, obj: dict) -> WorldConfig:
+    def from_dict(cls, obj: dict) -> WorldConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(obj) - names
         if unknown:
@@ -151,7 +152,7 @@ class WorldSplit:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
                 raise AssetganError(f"{manifest}:{line_no}: bad json ({error})") from error
-        return cls(root, WorldConfig.from_json(info["config"]), tuple(records))
+        return cls(root, WorldConfig.from_dict(info["config"]), tuple(records))
 
     def save(self, summary: dict | None = None) -> None:
         """Write split.json, manifest.jsonl and coco.json from the per-image meta files."""
@@ -203,5 +204,5 @@ class WorldSplit:
 def write_split_json(root: Path, config: WorldConfig, summary: dict | None = None) -> None:
     atomic_write_json(
         root / "split.json",
-        {"schema_version": SCHEMA_VERSION, "config": config.to_json(), "summary": summary or {}},
+        {"schema_version": SCHEMA_VERSION, "config": config.to_dict(), "summary": summary or {}},
     )
