@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,9 +16,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from assetgan.cli import app
+from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
-from assetgan.pipeline.datasets.generate import run
-from assetgan.pipeline.datasets.layout import DatasetConfig, read_manifest
+from assetgan.pipeline.datasets.generate import DatasetGenerateConfig, run
+from assetgan.pipeline.datasets.layout import DatasetConfig, GeneratedDataset
 from assetgan.pipeline.interpreter.checkpoint import save_interpreter
 from assetgan.pipeline.interpreter.config import TrainConfig
 from assetgan.pipeline.interpreter.train import train
@@ -49,6 +51,14 @@ def models(tmp_path_factory):
     return generator_path, root / "I.safetensors"
 
 
+def generate(models, out: Path, dataset=CONFIG, shard=(0, 1), progress=None) -> GeneratedDataset:
+    generator_path, interpreter_path = models
+    config = DatasetGenerateConfig(
+        generator_path, interpreter_path, out, dataset, shard=shard, device=Device.cpu
+    )
+    return run(config, progress)
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
@@ -61,23 +71,18 @@ def reference(models, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference") / "ds"
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    summary = run(root, *models, CONFIG)
+    dataset = generate(models, root)
     torch.set_num_threads(before)
-    assert summary == {
-        "written": 10,
-        "shard_samples": 10,
-        "present": 10,
-        "samples": 10,
-        "kept": 8,
-        "dropped": 2,
-        "threshold": summary["threshold"],
-    }
+    assert (dataset.written, dataset.present, dataset.config.n) == (10, 10, 10)
+    assert (dataset.kept, dataset.dropped, dataset.finished) == (8, 2, True)
+    scores = sorted((r["score"] for r in dataset.records()), reverse=True)
+    assert dataset.threshold == scores[1]  # the lower of the two dropped scores
     return root, tree(root)
 
 
 def test_outputs_filtering_and_coco(reference):
     root, files = reference
-    records = read_manifest(root)
+    records = GeneratedDataset.load(root).records()
     assert [r["seed"] for r in records] == list(range(10))
     scores = {r["seed"]: r["score"] for r in records}
     dropped = sorted(scores, key=lambda s: -scores[s])[:2]
@@ -108,24 +113,29 @@ def test_outputs_filtering_and_coco(reference):
 def test_deterministic_and_shards_union_equals_unsharded(reference, models, tmp_path):
     _root, expected = reference
     for index in (2, 0, 1):  # any order; the last to finish writes manifest and coco
-        summary = run(tmp_path / "ds", *models, CONFIG, shard=(index, 3))
-    assert summary["present"] == 10 and "kept" in summary
+        dataset = generate(models, tmp_path / "ds", shard=(index, 3))
+    assert dataset.written == len(CONFIG.shard_seeds((index, 3)))
+    assert dataset.present == 10 and dataset.finished
     assert tree(tmp_path / "ds") == expected
 
 
 def test_interrupted_run_resumes_byte_identical(reference, models, tmp_path):
     _root, expected = reference
 
-    def crash(done, total):
-        if done == 5:
+    def crash(event):
+        if event.done == 5:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "ds", *models, CONFIG, progress=crash)
+        generate(models, tmp_path / "ds", progress=crash)
     assert not (tmp_path / "ds" / "manifest.jsonl").exists()
     assert len(list((tmp_path / "ds" / "meta").glob("*.json"))) == 5
-    summary = run(tmp_path / "ds", *models, CONFIG)
-    assert summary["written"] == 5
+    partial = GeneratedDataset.load(tmp_path / "ds")
+    assert (partial.present, partial.finished, partial.kept) == (5, False, None)
+    events = []
+    dataset = generate(models, tmp_path / "ds", progress=events.append)
+    assert dataset.written == 5
+    assert [(e.done, e.total, e.task) for e in events] == [(k, 5, "samples") for k in range(6)]
     assert tree(tmp_path / "ds") == expected
 
 
@@ -135,12 +145,13 @@ def test_killed_process_resumes_byte_identical(reference, models, tmp_path):
     script = (
         "import os, signal, sys, torch\n"
         "torch.set_num_threads(1)\n"
-        "from assetgan.pipeline.datasets.generate import run\n"
+        "from assetgan.pipeline.datasets.generate import DatasetGenerateConfig, run\n"
         "from assetgan.pipeline.datasets.layout import DatasetConfig\n"
-        "def kill(done, total):\n"
-        "    if done == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"run(sys.argv[1], sys.argv[2], sys.argv[3], DatasetConfig(**{CONFIG.__dict__!r}), "
-        "progress=kill)\n"
+        "def kill(event):\n"
+        "    if event.done == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "config = DatasetGenerateConfig(sys.argv[2], sys.argv[3], sys.argv[1], "
+        f"DatasetConfig(**{CONFIG.__dict__!r}), device='cpu')\n"
+        "run(config, progress=kill)\n"
     )
     generator_path, interpreter_path = models
     out = tmp_path / "ds"
@@ -152,19 +163,58 @@ def test_killed_process_resumes_byte_identical(reference, models, tmp_path):
     assert process.returncode == -9, process.stderr.decode()
     assert len(list((out / "meta").glob("*.json"))) == 3
     (out / "images" / ".00000007.png.x1y2.tmp").write_bytes(b"half a png")
-    run(out, generator_path, interpreter_path, CONFIG)
+    generate(models, out)
     assert tree(out) == expected
 
 
 def test_changed_settings_and_mismatched_generator_are_refused(models, tmp_path):
-    generator_path, interpreter_path = models
-    run(tmp_path / "ds", generator_path, interpreter_path, DatasetConfig(n=2, batch=2))
+    _generator_path, interpreter_path = models
+    generate(models, tmp_path / "ds", DatasetConfig(n=2, batch=2))
     with pytest.raises(AssetganError, match="different settings"):
-        run(tmp_path / "ds", generator_path, interpreter_path, DatasetConfig(n=2, batch=2, psi=0.5))
+        generate(models, tmp_path / "ds", DatasetConfig(n=2, batch=2, psi=0.5))
     other = tmp_path / "other.safetensors"
     save_tiny_generator(other, TINY_CROP, seed=3)
     with pytest.raises(AssetganError, match="trained on generator"):
-        run(tmp_path / "ds2", other, interpreter_path, DatasetConfig(n=2))
+        generate((other, interpreter_path), tmp_path / "ds2", DatasetConfig(n=2))
+    with pytest.raises(AssetganError, match="shard 2/2"):
+        generate(models, tmp_path / "ds3", DatasetConfig(n=2), shard=(2, 2))
+
+
+def test_generated_dataset_header_round_trip(reference, tmp_path):
+    root, files = reference
+    dataset = GeneratedDataset.load(root)
+    assert dataset.config == CONFIG and dataset.image_size == (24, 32) and dataset.members == 3
+    assert dataset.save() == root / "dataset.json"  # the same header: accepted, not rewritten
+    assert (root / "dataset.json").read_bytes() == files["dataset.json"]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    dataclasses.replace(dataset, root=copy).save()
+    assert (copy / "dataset.json").read_bytes() == files["dataset.json"]
+    assert GeneratedDataset.load(copy).present == 0 and not GeneratedDataset.load(copy).finished
+    assert dataset.sample_meta(3)["seed"] == 3
+    (copy / "dataset.json").write_text('{"kind": "assetgan_generated_dataset"}')
+    with pytest.raises(AssetganError, match="not a schema-1"):
+        GeneratedDataset.load(copy)
+
+
+def test_view_run_draws_the_most_uncertain_first(reference, tmp_path):
+    from assetgan.pipeline.datasets.view import DatasetViewConfig
+    from assetgan.pipeline.datasets.view import run as view
+
+    root, _files = reference
+    events = []
+    result = view(DatasetViewConfig(root, tmp_path / "g.html", limit=3), events.append)
+    assert (result.shown, result.kept, result.files_dir) == (3, 8, tmp_path / "g_files")
+    assert [e.done for e in events] == [1, 2, 3]
+    records = GeneratedDataset.load(root).records()
+    worst = sorted(records, key=lambda r: -r["score"])[:3]
+    page = result.gallery.read_text()
+    positions = [page.index(f'data-seed="{r["seed"]}"') for r in worst]
+    assert positions == sorted(positions) and page.count('class="card') == 3
+    assert page.count('class="card dropped"') == 2  # the two dropped are the two most uncertain
+    assert len(list(result.files_dir.glob("*.png"))) == 6
+    with pytest.raises(AssetganError, match="--limit"):
+        view(DatasetViewConfig(root, tmp_path / "h.html", limit=0))
 
 
 def test_cli_generate_view_and_bad_input(models, tmp_path):
@@ -193,6 +243,7 @@ def test_cli_generate_view_and_bad_input(models, tmp_path):
         ([*common, str(interpreter_path), "--out", str(out), "--shard", "3/2"], "--shard"),
         ([*common, str(interpreter_path), "--out", str(out), "--drop", "1.5"], "--drop"),
         (["dataset", "view", str(tmp_path), "--out", str(gallery)], "dataset.json"),
+        (["dataset", "view", str(out), "--out", str(gallery), "--limit", "0"], "--limit"),
     ]
     for args, message in bad:
         result = runner.invoke(app, args)

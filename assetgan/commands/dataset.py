@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from assetgan.commands.app import App
-from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, resolve_device
+from assetgan.commands.app import App, progress_bar
+from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath
 
 app = App(help="Datasets: N labeled pairs from a generator + interpreter, filtered by uncertainty.")
 
@@ -35,33 +36,28 @@ def generate(
 
     Example: assetgan dataset generate --generator G.safetensors --interpreter I.safetensors --n 1000 --out data/gen --shard 0/4
     """
-    from rich.console import Console
-
-    from assetgan.commands.app import progress_bar
-    from assetgan.pipeline.datasets.generate import run
+    from assetgan.pipeline.datasets.generate import DatasetGenerateConfig, run
     from assetgan.pipeline.datasets.layout import DatasetConfig, parse_shard
 
-    config = DatasetConfig(
+    dataset = DatasetConfig(
         n=n,
         seed_start=seed_start,
         psi=psi,
         truncation_cutoff=None if cutoff is not None and cutoff < 0 else cutoff,
         drop=drop,
         batch=batch,
-    ).validate()
-    shard_pair = parse_shard(shard)
-    with progress_bar(f"generating shard {shard}", total=0) as progress:
-        summary = run(
-            out, generator, interpreter, config, shard_pair, resolve_device(device), progress
-        )
-    console = Console()
-    console.print(
-        f"wrote {summary['written']} samples; {summary['present']} of {n} present in {out}"
     )
-    if "kept" in summary:
+    config = DatasetGenerateConfig(
+        generator, interpreter, out, dataset, shard=parse_shard(shard), device=device
+    ).validate()
+    with progress_bar(f"generating shard {shard}", total=0) as progress:
+        result = run(config, progress)
+    console = Console()
+    console.print(f"wrote {result.written} samples; {result.present} of {n} present in {out}")
+    if result.finished:
         console.print(
-            f"final: kept {summary['kept']}, dropped {summary['dropped']} most uncertain "
-            f"(score threshold {summary['threshold']}); manifest.jsonl and coco.json written"
+            f"final: kept {result.kept}, dropped {result.dropped} most uncertain "
+            f"(score threshold {result.threshold}); manifest.jsonl and coco.json written"
         )
     else:
         console.print("not all shards are done yet; the last shard to finish writes coco.json")
@@ -77,9 +73,11 @@ def view(
 
     Example: assetgan dataset view data/gen --out gallery.html
     """
-    from rich.console import Console
+    from assetgan.pipeline.datasets.view import DatasetViewConfig, run
 
-    from assetgan.pipeline.datasets.view import write_gallery
-
-    path = write_gallery(dataset, out, limit)
-    Console().print(f"wrote {path}")
+    config = DatasetViewConfig(dataset, out, limit).validate()
+    with progress_bar("drawing the gallery", total=0) as progress:
+        result = run(config, progress)
+    Console().print(
+        f"wrote {result.gallery} ({result.shown} samples, {result.kept} kept in coco.json)"
+    )

@@ -1,4 +1,5 @@
-"""run(...) -> summary: generate N labeled pairs with JS-uncertainty filtering (DatasetGAN).
+"""run(DatasetGenerateConfig) -> GeneratedDataset: N labeled pairs with JS-uncertainty filtering
+(DatasetGAN).
 
 Per seed: w+ from the seed (NVIDIA's draw, truncation), the image, part ids by the majority vote
 of the N members, the per-pixel JS map and the image score, keypoints from the ensemble-mean
@@ -12,25 +13,25 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
 from assetgan.core.hashing import file_sha256
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_bytes, atomic_write_json
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.datasets.layout import (
-    KIND,
-    SCHEMA_VERSION,
     DatasetConfig,
+    GeneratedDataset,
     done_seeds,
     finalize,
     sample_files,
-    write_or_check_header,
 )
 from assetgan.pipeline.interpreter.checkpoint import load_interpreter
 from assetgan.pipeline.interpreter.evaluate import visibility_thresholds
@@ -40,7 +41,24 @@ from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
-Progress = Callable[[int, int], None]  # (samples written by this run, samples this run will write)
+
+@dataclass(frozen=True)
+class DatasetGenerateConfig:
+    """One `dataset generate` run: which models, where, which shard; `dataset` is the identity."""
+
+    generator: Path  # generator checkpoint (.safetensors) the interpreter was trained on
+    interpreter: Path  # Style Interpreter checkpoint (`assetgan interpreter train`)
+    out: Path  # the dataset directory (shards of one dataset share it)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)  # what the dataset is
+    shard: tuple[int, int] = (0, 1)  # (index, count): this run writes the seeds of shard `index`
+    device: Device = Device.auto  # where the generator and interpreter run
+
+    def validate(self) -> DatasetGenerateConfig:
+        self.dataset.validate()
+        index, count = self.shard
+        if not 0 <= index < count:
+            raise AssetganError(f"shard {index}/{count}: need 0 <= index < count")
+        return self
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -110,59 +128,44 @@ def load_models(
     return generator, interpreter, generator_sha, file_sha256(interpreter_path)
 
 
-def run(
-    root: str | Path,
-    generator_path: str | Path,
-    interpreter_path: str | Path,
-    config: DatasetConfig = DatasetConfig(),
-    shard: tuple[int, int] = (0, 1),  # (index, count): this run writes seeds of shard `index`
-    device: str = "cpu",
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Generate (the missing samples of) a shard; finalize when every sample is present."""
-    root = Path(root)
-    config.validate()
+def run(config: DatasetGenerateConfig, progress: Progress | None = None) -> GeneratedDataset:
+    """Generate (the missing samples of) a shard; finalize when every sample is present.
+    Progress: samples written by this run out of the samples it will write."""
+    config = config.validate()
+    settings, root = config.dataset, Path(config.out)
     generator, interpreter, generator_sha, interpreter_sha = load_models(
-        Path(generator_path), Path(interpreter_path), device
+        Path(config.generator), Path(config.interpreter), resolve_device(config.device)
     )
-    header = {
-        "kind": KIND,
-        "schema_version": SCHEMA_VERSION,
-        "config": config.identity(),
-        "generator_sha256": generator_sha,
-        "interpreter_sha256": interpreter_sha,
-        "taxonomy": interpreter.config.taxonomy,
-        "class_names": list(interpreter.config.class_names),
-        "keypoint_names": list(interpreter.config.keypoint_names),
-        "image_size": list(interpreter.config.geometry.image_size),
-        "members": interpreter.config.members,
-        "uncertainty_png_scale": f"JS = value / 65535 * ln({interpreter.config.members})",
-    }
     root.mkdir(parents=True, exist_ok=True)
-    write_or_check_header(root, header)
-    mine = config.shard_seeds(shard)
+    GeneratedDataset(
+        root=root,
+        config=settings,
+        generator_sha256=generator_sha,
+        interpreter_sha256=interpreter_sha,
+        taxonomy=interpreter.config.taxonomy,
+        class_names=tuple(interpreter.config.class_names),
+        keypoint_names=tuple(interpreter.config.keypoint_names),
+        image_size=tuple(interpreter.config.geometry.image_size),
+        members=interpreter.config.members,
+    ).save()
+    mine = settings.shard_seeds(config.shard)
     todo = sorted(set(mine) - done_seeds(root, mine))
     batches: dict[int, list[int]] = {}
     for seed in todo:
-        batches.setdefault(config.batch_of(seed).start, []).append(seed)
+        batches.setdefault(settings.batch_of(seed).start, []).append(seed)
     written = 0
-    if progress is not None:
-        progress(0, len(todo))
+    emit(progress, 0, len(todo), task="samples")
     for start, wanted in batches.items():
-        batch_seeds = list(config.batch_of(start))
+        batch_seeds = list(settings.batch_of(start))
         with torch.no_grad():
-            ws = ws_from_seeds(generator, batch_seeds, config.psi, config.truncation_cutoff)
-            prediction = predict(interpreter, generator, ws, band_rows=config.band_rows)
+            ws = ws_from_seeds(generator, batch_seeds, settings.psi, settings.truncation_cutoff)
+            prediction = predict(interpreter, generator, ws, band_rows=settings.band_rows)
         ws_np = ws.cpu().numpy()
         for seed in wanted:
             index = batch_seeds.index(seed)
-            write_sample(root, seed, ws_np[index], prediction, index, interpreter, config)
+            write_sample(root, seed, ws_np[index], prediction, index, interpreter, settings)
             written += 1
-            if progress is not None:
-                progress(written, len(todo))
-    summary: dict[str, Any] = {"written": written, "shard_samples": len(mine)}
-    present = len(done_seeds(root, config.seeds))
-    summary["present"] = present
-    if present == config.n:
-        summary.update(finalize(root))
-    return summary
+            emit(progress, written, len(todo), task="samples")
+    if len(done_seeds(root, settings.seeds)) == settings.n:
+        finalize(root)
+    return replace(GeneratedDataset.load(root), written=written)

@@ -1,4 +1,5 @@
-"""The generated dataset directory (docs/formats.md, "Generated dataset"): config, files, finalising.
+"""The generated dataset directory (docs/formats.md, "Generated dataset"): `DatasetConfig` (what a
+dataset is), `GeneratedDataset` (dataset.json + the manifest), sample files, finalising.
 
     <dir>/dataset.json            kind, schema_version, resolved DatasetConfig, hashes, names
     <dir>/images/ID.png           RGB uint8 [H, W, 3]
@@ -20,10 +21,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from assetgan.core.errors import AssetganError
-from assetgan.core.io_utils import atomic_write_json, atomic_write_text
+from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.coco_format import coco_document
 
 SCHEMA_VERSION = 1
@@ -89,9 +90,20 @@ class DatasetConfig:
                 raise AssetganError(f"dataset config: {message}")
         return self
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that determine the files (all of them: band sizes change rounding)."""
+    def to_dict(self) -> dict[str, Any]:
+        """dataset.json's "config": every field determines the files (band sizes change
+        rounding), so all of them are the dataset's identity."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any], where: str = "dataset config") -> DatasetConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(obj) != names:
+            raise AssetganError(
+                f"{where}: expected the fields {sorted(names)}, got {sorted(obj)}; "
+                f"regenerate the dataset with this version of assetgan"
+            )
+        return cls(**obj)
 
     @property
     def seeds(self) -> range:
@@ -110,31 +122,127 @@ class DatasetConfig:
         return range(first, min(first + self.batch, self.seed_start + self.n))
 
 
-def write_or_check_header(root: Path, header: dict[str, Any]) -> None:
-    """Write dataset.json, or check that an existing one describes the same dataset."""
-    path = root / "dataset.json"
-    if path.is_file():
-        existing = json.loads(path.read_text(encoding="utf-8"))
-        if existing != header:
-            changed = sorted(
-                k for k in set(existing) | set(header) if existing.get(k) != header.get(k)
-            )
+@dataclass(frozen=True)
+class GeneratedDataset:
+    """A generated dataset directory: its header (dataset.json, written by `save`, read by
+    `load`) and what the directory holds now (counted by `load`, never saved)."""
+
+    schema_version: ClassVar[int] = SCHEMA_VERSION
+    root: Path  # the dataset directory
+    config: DatasetConfig  # what the dataset is (dataset.json "config")
+    generator_sha256: str  # file_sha256 of the generator checkpoint
+    interpreter_sha256: str  # file_sha256 of the interpreter checkpoint
+    taxonomy: str  # the interpreter's part taxonomy, e.g. "car_20"
+    class_names: tuple[str, ...]  # part names by id
+    keypoint_names: tuple[str, ...]  # keypoint names in heatmap order
+    image_size: tuple[int, int]  # (H, W) px
+    members: int  # interpreter ensemble size N (uncertainty PNGs scale JS by ln N)
+    # -- what the directory holds (load() counts it; not part of dataset.json)
+    present: int = 0  # samples whose meta/ID.json exists, i.e. complete samples
+    kept: int | None = None  # samples in coco.json; None until the final step has run
+    dropped: int | None = None  # samples marked `kept: false`; None until the final step
+    threshold: float | None = None  # lowest score among the dropped; None if none dropped
+    written: int = 0  # samples written by the generate run that returned this; 0 from load()
+
+    @property
+    def finished(self) -> bool:
+        """True once manifest.jsonl and coco.json are written."""
+        return self.kept is not None
+
+    def header(self) -> dict[str, Any]:
+        """The dataset.json object (docs/formats.md, "Generated dataset")."""
+        return {
+            "kind": KIND,
+            "schema_version": SCHEMA_VERSION,
+            "config": self.config.to_dict(),
+            "generator_sha256": self.generator_sha256,
+            "interpreter_sha256": self.interpreter_sha256,
+            "taxonomy": self.taxonomy,
+            "class_names": list(self.class_names),
+            "keypoint_names": list(self.keypoint_names),
+            "image_size": list(self.image_size),
+            "members": self.members,
+            "uncertainty_png_scale": f"JS = value / 65535 * ln({self.members})",
+        }
+
+    def save(self) -> Path:
+        """Write root/dataset.json, or check that an existing one describes the same dataset."""
+        path = self.root / "dataset.json"
+        header = self.header()
+        if path.is_file():
+            existing = read_json_object(path)
+            if existing != header:
+                changed = sorted(
+                    k for k in set(existing) | set(header) if existing.get(k) != header.get(k)
+                )
+                raise AssetganError(
+                    f"{path}: this directory holds a dataset made with different settings "
+                    f"({', '.join(changed)}); use a new --out or the original settings"
+                )
+            return path
+        return atomic_write_json(path, header)
+
+    @classmethod
+    def load(cls, root: str | Path) -> GeneratedDataset:
+        """Read root/dataset.json and count what the directory holds."""
+        root = Path(root)
+        path = root / "dataset.json"
+        if not path.is_file():
             raise AssetganError(
-                f"{path}: this directory holds a dataset made with different settings "
-                f"({', '.join(changed)}); use a new --out or the original settings"
+                f"{root}: not a generated dataset (no dataset.json); make one with "
+                f"`assetgan dataset generate`"
             )
-        return
-    atomic_write_json(path, header)
+        header = read_json_object(path)
+        if header.get("kind") != KIND or header.get("schema_version") != SCHEMA_VERSION:
+            raise AssetganError(f"{path}: not a schema-{SCHEMA_VERSION} {KIND}")
+        try:
+            config = DatasetConfig.from_dict(header["config"], f"{path}: config")
+            dataset = cls(
+                root=root,
+                config=config,
+                generator_sha256=str(header["generator_sha256"]),
+                interpreter_sha256=str(header["interpreter_sha256"]),
+                taxonomy=str(header["taxonomy"]),
+                class_names=tuple(header["class_names"]),
+                keypoint_names=tuple(header["keypoint_names"]),
+                image_size=(int(header["image_size"][0]), int(header["image_size"][1])),
+                members=int(header["members"]),
+                present=len(done_seeds(root, config.seeds)),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise AssetganError(f"{path}: malformed header ({error!r})") from None
+        if not (root / "manifest.jsonl").is_file():
+            return dataset
+        dropped = [r["score"] for r in dataset.records() if not r["kept"]]
+        return dataclasses.replace(
+            dataset,
+            kept=config.n - len(dropped),
+            dropped=len(dropped),
+            threshold=min(dropped) if dropped else None,
+        )
 
+    def records(self) -> list[dict[str, Any]]:
+        """manifest.jsonl: one record per sample by seed (id, seed, score, kept, image, parts,
+        uncertainty, w; paths relative to root)."""
+        path = self.root / "manifest.jsonl"
+        if not path.is_file():
+            raise AssetganError(
+                f"{path}: missing; the dataset is not finished (run its remaining shards)"
+            )
+        records = []
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise AssetganError(f"{path}:{line_no}: bad json ({error})") from None
+        if not records:
+            raise AssetganError(f"{path}: no samples listed")
+        return records
 
-def read_header(root: Path) -> dict[str, Any]:
-    path = Path(root) / "dataset.json"
-    if not path.is_file():
-        raise AssetganError(f"{root}: not a generated dataset (no dataset.json)")
-    header = json.loads(path.read_text(encoding="utf-8"))
-    if header.get("kind") != KIND or header.get("schema_version") != SCHEMA_VERSION:
-        raise AssetganError(f"{path}: not a schema-{SCHEMA_VERSION} {KIND}")
-    return header
+    def sample_meta(self, seed: int) -> dict[str, Any]:
+        """meta/ID.json of one sample: seed, score, files, keypoints {xyv, peak}, coco."""
+        return read_json_object(self.root / sample_files(seed)["meta"])
 
 
 def done_seeds(root: Path, seeds: range) -> set[int]:
@@ -146,8 +254,8 @@ def done_seeds(root: Path, seeds: range) -> set[int]:
     return {s for s in seeds if sample_id(s) in present}
 
 
-def _coco(metas: list[dict], header: dict[str, Any]) -> dict:
-    height, width = header["image_size"]
+def _coco(metas: list[dict], image_size: tuple[int, int]) -> dict:
+    height, width = image_size
     return coco_document(
         [{"id": m["seed"], "files": m["files"], "coco": m["coco"]} for m in metas],
         height,
@@ -157,12 +265,12 @@ def _coco(metas: list[dict], header: dict[str, Any]) -> dict:
     )
 
 
-def finalize(root: Path) -> dict[str, Any]:
+def finalize(root: Path) -> None:
     """Rank all samples by score, mark the most uncertain `drop` share as dropped, and write
-    manifest.jsonl and coco.json. Returns a summary; requires every sample to be present."""
+    manifest.jsonl and coco.json; requires every sample to be present."""
     root = Path(root)
-    header = read_header(root)
-    config = DatasetConfig(**header["config"])
+    dataset = GeneratedDataset.load(root)
+    config = dataset.config
     missing = [s for s in config.seeds if not (root / sample_files(s)["meta"]).is_file()]
     if missing:
         raise AssetganError(
@@ -172,7 +280,7 @@ def finalize(root: Path) -> dict[str, Any]:
     for sub in SUBDIRS:  # temp files of killed writers (os.replace never happened)
         for stray in (root / sub).glob(".*.tmp"):
             stray.unlink(missing_ok=True)
-    metas = [json.loads((root / sample_files(s)["meta"]).read_text()) for s in config.seeds]
+    metas = [dataset.sample_meta(seed) for seed in config.seeds]
     dropped_count = math.floor(config.drop * config.n + 0.5)
     ranked = sorted(metas, key=lambda m: (-m["score"], m["seed"]))
     dropped = {m["seed"] for m in ranked[:dropped_count]}
@@ -188,18 +296,4 @@ def finalize(root: Path) -> dict[str, Any]:
         lines.append(json.dumps(record, sort_keys=True) + "\n")
     atomic_write_text(root / "manifest.jsonl", "".join(lines))
     kept = [m for m in metas if m["seed"] not in dropped]
-    atomic_write_json(root / "coco.json", _coco(kept, header))
-    threshold = ranked[dropped_count - 1]["score"] if dropped_count else None
-    return {
-        "samples": config.n,
-        "kept": len(kept),
-        "dropped": dropped_count,
-        "threshold": threshold,
-    }
-
-
-def read_manifest(root: Path) -> list[dict[str, Any]]:
-    path = Path(root) / "manifest.jsonl"
-    if not path.is_file():
-        raise AssetganError(f"{root}: no manifest.jsonl; the dataset is not finished")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    atomic_write_json(root / "coco.json", _coco(kept, dataset.image_size))

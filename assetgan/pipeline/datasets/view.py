@@ -1,15 +1,16 @@
-"""A static HTML gallery of a generated dataset: image, part overlay, keypoints, uncertainty.
+"""run(DatasetViewConfig) -> DatasetViewResult: a static HTML gallery of a generated dataset
+(image, part overlay, keypoints, uncertainty).
 
-`write_gallery(dataset, out)` writes `out` (HTML) and `<out stem>_files/` (overlay and
-uncertainty PNGs); images are referenced relative to `out`, keypoints drawn as SVG in image pixel
-coordinates. Cards carry their score and seed; buttons sort them (no server, no dependencies).
+Writes `out` (HTML) and `<out stem>_files/` (overlay and uncertainty PNGs); images are
+referenced relative to `out`, keypoints drawn as SVG in image pixel coordinates. Cards carry
+their score and seed; buttons sort them (no server, no dependencies).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from assetgan.assets.taxonomy import PALETTE_20, SKELETON
 from assetgan.core.errors import AssetganError
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_text
-from assetgan.pipeline.datasets.layout import read_header, read_manifest
+from assetgan.core.progress import Progress, emit
+from assetgan.pipeline.datasets.layout import GeneratedDataset
 
 _HEAT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], float)
 
@@ -58,27 +60,50 @@ def _keypoint_svg(xyv: list[list[float]], names: list[str], width: int, height: 
     return f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{"".join(shapes)}</svg>'
 
 
-def write_gallery(dataset: str | Path, out: str | Path, limit: int | None = None) -> Path:
-    """Write the gallery of `dataset` to `out`; `limit` = most uncertain first, None = all."""
-    dataset, out = Path(dataset), Path(out)
-    header = read_header(dataset)
-    records = sorted(read_manifest(dataset), key=lambda r: (-r["score"], r["seed"]))
-    if limit is not None:
-        if limit < 1:
-            raise AssetganError(f"--limit must be >= 1, got {limit}")
-        records = records[:limit]
+@dataclass(frozen=True)
+class DatasetViewConfig:
+    """One gallery of a finished generated dataset."""
+
+    dataset: Path  # generated dataset directory (`assetgan dataset generate`)
+    out: Path  # the HTML file; its PNGs go to `<out stem>_files/` beside it
+    limit: int | None = None  # show only the LIMIT most uncertain samples; None = all
+
+    def validate(self) -> DatasetViewConfig:
+        if self.limit is not None and self.limit < 1:
+            raise AssetganError(f"--limit must be >= 1, got {self.limit}")
+        return self
+
+
+@dataclass(frozen=True)
+class DatasetViewResult:
+    """What `run` wrote."""
+
+    gallery: Path  # the HTML page
+    files_dir: Path  # its overlay and uncertainty PNGs (two per sample shown)
+    shown: int  # samples on the page, most uncertain first
+    kept: int  # samples of the dataset kept in coco.json
+
+
+def run(config: DatasetViewConfig, progress: Progress | None = None) -> DatasetViewResult:
+    """Write the gallery of `config.dataset`; progress counts the samples drawn."""
+    config = config.validate()
+    out = Path(config.out)
+    dataset = GeneratedDataset.load(config.dataset)
+    records = sorted(dataset.records(), key=lambda r: (-r["score"], r["seed"]))
+    records = records[: config.limit] if config.limit is not None else records
+    root = dataset.root
     files_dir = out.parent / f"{out.stem}_files"
-    height, width = header["image_size"]
-    names = header["keypoint_names"]
-    rel_dataset = os.path.relpath(dataset, out.parent)
+    height, width = dataset.image_size
+    names = list(dataset.keypoint_names)
+    rel_dataset = os.path.relpath(root, out.parent)
     cards = []
-    for record in records:
-        image = np.asarray(Image.open(dataset / record["image"]).convert("RGB"))
-        parts = np.asarray(Image.open(dataset / record["parts"]))
-        js = np.asarray(Image.open(dataset / record["uncertainty"]), dtype=np.float64) / 65535
+    for index, record in enumerate(records):
+        image = np.asarray(Image.open(root / record["image"]).convert("RGB"))
+        parts = np.asarray(Image.open(root / record["parts"]))
+        js = np.asarray(Image.open(root / record["uncertainty"]), dtype=np.float64) / 65535
         atomic_write_png(files_dir / f"{record['id']}_overlay.png", overlay(image, parts))
         atomic_write_png(files_dir / f"{record['id']}_js.png", heat_colors(np.sqrt(js)))
-        meta = json.loads((dataset / "meta" / f"{record['id']}.json").read_text())
+        meta = dataset.sample_meta(record["seed"])
         svg = _keypoint_svg(meta["keypoints"]["xyv"], names, width, height)
         image_src = html.escape(f"{rel_dataset}/{record['image']}")
         stem = html.escape(f"{files_dir.name}/{record['id']}")
@@ -92,19 +117,20 @@ def write_gallery(dataset: str | Path, out: str | Path, limit: int | None = None
             f'<div class="cap">seed {record["seed"]} &middot; score {record["score"]:.4g} '
             f"&middot; {status}</div></div>"
         )
-    kept = sum(r["kept"] for r in read_manifest(dataset))
+        emit(progress, index + 1, len(records), task="samples")
+    kept = int(dataset.kept or 0)
     page = _PAGE.format(
-        title=html.escape(f"assetgan dataset {dataset.name}"),
+        title=html.escape(f"assetgan dataset {root.name}"),
         summary=html.escape(
             f"{len(records)} samples shown, {kept} kept in coco.json; image, part overlay with "
             f"keypoints (green visible, yellow occluded), per-pixel JS uncertainty "
-            f"(sqrt(JS / ln {header['members']}) on an inferno ramp)"
+            f"(sqrt(JS / ln {dataset.members}) on an inferno ramp)"
         ),
         aspect=f"{width} / {height}",
         cards="\n".join(cards),
     )
     atomic_write_text(out, page)
-    return out
+    return DatasetViewResult(out, files_dir, len(records), kept)
 
 
 _PAGE = """<!doctype html>
