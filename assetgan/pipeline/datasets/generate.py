@@ -34,6 +34,7 @@ from assetgan.pipeline.datasets.layout import (
     sample_files,
 )
 from assetgan.pipeline.interpreter.checkpoint import load_interpreter
+from assetgan.pipeline.interpreter.checks import check_generator_match
 from assetgan.pipeline.interpreter.evaluate import visibility_thresholds
 from assetgan.pipeline.interpreter.model import Interpreter
 from assetgan.pipeline.interpreter.predict import Prediction, decode_keypoints, image_score, predict
@@ -119,12 +120,7 @@ def load_models(
     interpreter = load_interpreter(interpreter_path, device=device)
     generator = load_generator(generator_path, device=device)
     generator_sha = file_sha256(generator_path)
-    if generator_sha != interpreter.config.generator_sha256:
-        raise AssetganError(
-            f"{interpreter_path} was trained on generator sha256 "
-            f"{interpreter.config.generator_sha256[:12]}..., but {generator_path} has "
-            f"{generator_sha[:12]}...; pass the generator the interpreter was trained on"
-        )
+    check_generator_match(interpreter, generator_sha, interpreter_path, generator_path)
     return generator, interpreter, generator_sha, file_sha256(interpreter_path)
 
 
