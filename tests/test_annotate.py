@@ -3,6 +3,8 @@ HandsOff inversion, the simulated annotator, and every command through CliRunner
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 from pathlib import Path
@@ -299,6 +301,84 @@ def test_labelme_unreadable_files_and_size_mismatch_with_the_export(export_dir, 
     _expect_error(
         _import(export_dir, tmp_path / "set"), str(doc), "20x20", "exported image is 16x16"
     )
+
+
+def _png_base64(pixels: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _exported_pixels(export_dir: Path, name: str = "seed000005") -> np.ndarray:
+    return np.asarray(Image.open(export_dir / "images" / f"{name}.png").convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    ("image_data", "fragments"),
+    [
+        ("not base64 at all!", ["imageData is not valid base64"]),
+        ("aGVsbG8gd29ybGQ=", ["imageData decodes to 11 bytes that are not an image"]),
+        ("other pixels", ["imageData is a different image from imagePath seed000005.png"]),
+        ("other size", ["imageData holds a 20x16 image but imagePath seed000005.png is 16x16"]),
+    ],
+)
+def test_labelme_image_data_must_be_the_image_of_image_path(
+    export_dir, tmp_path, image_data, fragments
+):
+    if image_data == "other pixels":
+        pixels = _exported_pixels(export_dir).copy()
+        pixels[3, 4] ^= 1  # one channel of one pixel off by one level
+        image_data = _png_base64(pixels)
+    elif image_data == "other size":
+        image_data = _png_base64(np.zeros((16, 20, 3), np.uint8))
+    path = _labelme_file(export_dir, "seed000005", [_shape("door", SQUARE)], imageData=image_data)
+    _expect_error(_import(export_dir, tmp_path / "set"), str(path), *fragments)
+    assert not (tmp_path / "set").exists()
+
+
+def test_labelme_image_data_of_the_same_image_is_accepted(export_dir, tmp_path):
+    from assetgan.pipeline.annotate.importer import ImportConfig, run
+
+    pixels = _exported_pixels(export_dir)
+    # LabelMe's own copy: the same pixels, re-encoded (RGBA here, bytes differ from the file)
+    alpha = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
+    first = _labelme_file(
+        export_dir, "seed000005", [_shape("door", SQUARE)], imageData=_png_base64(alpha)
+    )
+    second = _labelme_file(
+        export_dir,
+        "seed000006",
+        [_shape("hoods", SQUARE)],
+        imageData=_png_base64(_exported_pixels(export_dir, "seed000006")),
+    )
+    # a labels folder apart from the export, where seed000006.png is absent: imageData alone
+    # gives that image
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for path in (first, second):
+        shutil.copy(path, labels / path.name)
+    shutil.copy(export_dir / "images" / "seed000005.png", labels)
+    # a JPEG, which LabelMe re-encodes into imageData (lossy): close counts as the same
+    Image.fromarray(_exported_pixels(export_dir, "seed000007")).save(labels / "seed000007.jpg")
+    reencoded = io.BytesIO()
+    Image.open(labels / "seed000007.jpg").save(reencoded, format="JPEG")  # quality 75
+    jpeg = _labelme_file(
+        export_dir,
+        "seed000007",
+        [_shape("roof", SQUARE)],
+        imagePath="seed000007.jpg",
+        imageData=base64.b64encode(reencoded.getvalue()).decode("ascii"),
+    )
+    shutil.copy(jpeg, labels / jpeg.name)
+    events = []
+    result = run(ImportConfig(labels, tmp_path / "set", export=export_dir), events.append)
+    assert result.imported == ("seed000005", "seed000006", "seed000007")
+    assert result.export == export_dir
+    assert result.out == tmp_path / "set" and result.skipped == ()
+    assert _reaches_total(events, "reading labels")
+    samples = AnnotationSet.load(tmp_path / "set").samples
+    assert samples[0].part_ids[3, 3] == PART_ID["door"]
+    assert samples[1].part_ids[3, 3] == PART_ID["hoods"]
 
 
 def test_labelme_image_path_through_a_symlink_out_of_the_folder(export_dir, tmp_path):

@@ -7,7 +7,6 @@ latents (HandsOff); simulate labels samples with a segmenter through the LabelMe
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +23,8 @@ from assetgan.commands.options import (
     resolve_device,
 )
 from assetgan.core.device import Device
+from assetgan.pipeline.annotate.importer import ImportFormat
+from assetgan.pipeline.annotate.raster import RasterRule
 from assetgan.pipeline.annotate.select import SelectMethod
 
 app = App(
@@ -31,17 +32,6 @@ app = App(
 )
 
 CountOpt = Annotated[int, typer.Option("--n", help="Number of samples.")]
-
-
-class ImportFormatChoice(StrEnum):
-    labelme = "labelme"
-    coco = "coco"
-    png = "png"
-
-
-class RuleChoice(StrEnum):
-    centre = "centre"
-    labelme = "labelme"
 
 
 @app.command("export")
@@ -128,29 +118,28 @@ def import_(
     ],
     out: OutPath,
     format: Annotated[
-        ImportFormatChoice, typer.Option("--format", help="How SOURCE is written.")
-    ] = ImportFormatChoice.labelme,
+        ImportFormat, typer.Option("--format", help="How SOURCE is written.")
+    ] = ImportFormat.labelme,
     export: Annotated[
         Path | None,
         typer.Option("--export", help="The `annotate export` folder (default: found from SOURCE)."),
     ] = None,
     rule: Annotated[
-        RuleChoice,
+        RasterRule,
         typer.Option(help="LabelMe rasterisation: pixel centres, or labelme2voc's PIL masks."),
-    ] = RuleChoice.centre,
+    ] = RasterRule.centre,
 ) -> None:
     """Import labels of exported samples into an annotation set (paired with their latents).
 
     Example: assetgan annotate import ann/export/images --format labelme --out ann/set
     """
-    from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import
-    from assetgan.pipeline.annotate.raster import RasterRule
+    from assetgan.pipeline.annotate.importer import ImportConfig, run
 
-    config = ImportConfig(source, ImportFormat(format.value), export, RasterRule(rule.value))
-    annotation_set, report = run_import(config, out)
+    with progress_bar("reading labels") as progress:
+        result = run(ImportConfig(source, out, format, export, rule), progress)
     typer.echo(
-        f"wrote {out}: {len(annotation_set.samples)} annotated samples from {source} "
-        f"({len(report.skipped)} without labels skipped; latents from {report.export})"
+        f"wrote {out}: {len(result.imported)} annotated samples from {source} "
+        f"({len(result.skipped)} without labels skipped; latents from {result.export})"
     )
 
 

@@ -138,7 +138,15 @@ class ExportManifest:
 
     def image(self, name: str) -> np.ndarray:
         """[H, W, 3] uint8 exported image."""
-        return np.asarray(Image.open(self.root / "images" / f"{name}.png").convert("RGB"))
+        path = self.root / "images" / f"{name}.png"
+        try:
+            with Image.open(path) as picture:
+                return np.asarray(picture.convert("RGB"))
+        except (OSError, ValueError) as error:
+            raise AssetganError(
+                f"{path}: the exported image is missing or unreadable ({error}); the export "
+                "folder must keep its images/ as `annotate export` wrote them"
+            ) from None
 
     def save(self) -> Path:
         document = {

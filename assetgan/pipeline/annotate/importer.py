@@ -12,6 +12,7 @@ from pathlib import Path
 
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, read_json_object
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.annotate.coco import read_coco
 from assetgan.pipeline.annotate.export import ExportManifest
 from assetgan.pipeline.annotate.labeled import LabeledImage
@@ -29,9 +30,10 @@ class ImportFormat(StrEnum):
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """What `annotate import` reads."""
+    """What `annotate import` reads and where it writes the annotation set."""
 
     source: Path  # LabelMe folder, COCO json file, or PNG mask folder
+    out: Path  # the annotation set folder (assetgan/pipeline/annotations.py)
     format: ImportFormat = ImportFormat.labelme  # how `source` is written
     export: Path | None = None  # the `annotate export` folder; None = found next to source
     rule: RasterRule = RasterRule.centre  # how LabelMe shapes become pixels (raster.py)
@@ -39,9 +41,10 @@ class ImportConfig:
 
 
 @dataclass(frozen=True)
-class ImportReport:
-    """What an import did."""
+class ImportResult:
+    """What `annotate import` wrote (out/import.json holds the same)."""
 
+    out: Path  # the annotation set folder
     imported: tuple[str, ...]  # sample names in the set
     skipped: tuple[str, ...]  # files (or COCO images) with no labels, left out
     export: Path  # the export folder the latents came from
@@ -59,15 +62,17 @@ def find_export(source: Path) -> Path:
 
 
 def read_labels(
-    config: ImportConfig, manifest: ExportManifest
+    config: ImportConfig, manifest: ExportManifest, progress: Progress | None = None
 ) -> tuple[list[LabeledImage], list[str]]:
-    """(labeled images, skipped files) from `config.source` in `config.format`."""
+    """(labeled images, skipped files) from `config.source` in `config.format`; progress task
+    "reading labels", done = files read."""
     source = config.source
     size = manifest.image_size
     if config.format == ImportFormat.coco:
         if not source.is_file():
             raise AssetganError(f"{source}: no such COCO json file")
         items = read_coco(source, size)
+        emit(progress, 1, 1, task="reading labels")
         return [i for i in items if i.annotated], [i.source for i in items if not i.annotated]
     if not source.is_dir():
         raise AssetganError(f"{source}: not a folder; --format {config.format} reads a folder")
@@ -75,14 +80,19 @@ def read_labels(
         files = sorted(source.glob("*.png"))
         if not files:
             raise AssetganError(f"{source}: no .png masks found")
-        return [read_png_mask(path, size) for path in files], []
+        items = []
+        for index, path in enumerate(files):
+            items.append(read_png_mask(path, size))
+            emit(progress, index + 1, len(files), task="reading labels")
+        return items, []
     if (source / "export.json").is_file() and (source / "images").is_dir():
         source = source / "images"  # the export folder itself: its LabelMe files are in images/
     files = sorted(source.glob("*.json"))
     if not files:
         raise AssetganError(f"{source}: no LabelMe .json files found")
     items, skipped = [], []
-    for path in files:
+    for index, path in enumerate(files):
+        emit(progress, index, len(files), task="reading labels")
         document = read_json_object(path)
         if "shapes" not in document or "imagePath" not in document:
             raise AssetganError(
@@ -93,14 +103,23 @@ def read_labels(
             skipped.append(str(path))
             continue
         items.append(read_labelme(path, source, size, config.rule, document))
+    emit(progress, len(files), len(files), task="reading labels")
     return items, skipped
 
 
-def run_import(config: ImportConfig, out: str | Path) -> tuple[AnnotationSet, ImportReport]:
-    """Read the labels, pair them with the exported latents and write the annotation set."""
+def run(config: ImportConfig, progress: Progress | None = None) -> ImportResult:
+    """Read the labels, pair them with the exported latents and write the annotation set
+    (nothing is written when any label file is wrong)."""
+    return import_set(config, progress)[1]
+
+
+def import_set(
+    config: ImportConfig, progress: Progress | None = None
+) -> tuple[AnnotationSet, ImportResult]:
+    """`run`, also returning the annotation set it wrote (annotate simulate scores it)."""
     export_dir = config.export or find_export(config.source)
     manifest = ExportManifest.load(export_dir)
-    items, skipped = read_labels(config, manifest)
+    items, skipped = read_labels(config, manifest, progress)
     if not items:
         raise AssetganError(
             f"{config.source}: no annotated images found ({len(skipped)} files without labels)"
@@ -140,7 +159,7 @@ def run_import(config: ImportConfig, out: str | Path) -> tuple[AnnotationSet, Im
                 },
             )
         )
-    out = Path(out)
+    out = Path(config.out)
     annotation_set.save(out)
     atomic_write_json(
         out / "import.json",
@@ -153,5 +172,5 @@ def run_import(config: ImportConfig, out: str | Path) -> tuple[AnnotationSet, Im
             "skipped": skipped,
         },
     )
-    report = ImportReport(tuple(i.name for i in items), tuple(skipped), Path(export_dir))
-    return annotation_set, report
+    result = ImportResult(out, tuple(i.name for i in items), tuple(skipped), Path(export_dir))
+    return annotation_set, result

@@ -6,18 +6,26 @@ ones, as in LabelMe's own label export), so occlusion is expressed by drawing th
 Part labels take polygon, rectangle, circle or mask shapes; keypoint labels take point shapes
 (visibility 2, or 1 when the shape's flags say `occluded: true` or its description says
 `occluded`). Unpainted pixels are background (0); `__ignore__` paints 255.
+
+`imageData` is null (we export with --nodata) or LabelMe's base64 copy of the image. When it is
+present it must decode to an image, and when the imagePath file exists too, to that same image:
+same size and same pixels (compared as RGBA after the file's EXIF rotation, as LabelMe applies
+it; when either side is a JPEG, which LabelMe re-encodes, a mean absolute difference of up to
+JPEG_TOLERANCE levels counts as the same). A file holding one image and naming another is
+refused, since nobody can tell which one was labeled.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import read_json_object
@@ -40,6 +48,7 @@ from assetgan.pipeline.annotate.raster import (
 LABELME_VERSION = "5.4.1"  # the LabelMe file version we write (and test against)
 PART_SHAPES = {"polygon": 3, "rectangle": 2, "circle": 2, "mask": 2}  # type -> points needed
 KEYPOINT_SHAPES = {"point": 1}
+JPEG_TOLERANCE = 10.0  # mean |difference| (0..255 levels) allowed when either copy is a JPEG
 
 
 def skeleton(
@@ -109,10 +118,13 @@ def read_labelme(
     if not isinstance(image_path, str):
         raise AssetganError(f"{where}: imagePath is missing or not a string")
     image_file = resolve_inside(root, image_path, where)
-    if image_file.is_file() or not document.get("imageData"):
+    embedded = _image_data(document.get("imageData"), where)  # None when imageData is null
+    if image_file.is_file() or embedded is None:
         image_size = read_image_size(image_file, where)
+        if embedded is not None:
+            _check_same_image(embedded, image_file, where)
     else:
-        image_size = _image_data_size(document["imageData"], where)
+        image_size = (embedded.height, embedded.width)
     if image_size != (height, width):
         raise AssetganError(
             f"{where}: imageHeight x imageWidth is {height}x{width} but {image_file.name} is "
@@ -159,12 +171,54 @@ def _field_int(document: dict[str, Any], name: str, where: str) -> int:
     return value
 
 
-def _image_data_size(data: str, where: str) -> tuple[int, int]:
+def _image_data(data: Any, where: str) -> Image.Image | None:
+    """The decoded (loaded) imageData, None when it is null; AssetganError when it is not
+    base64 or not an image."""
+    if data is None:
+        return None
+    if not isinstance(data, str):
+        raise AssetganError(
+            f"{where}: imageData must be a base64 string or null, got {type(data).__name__}"
+        )
     try:
-        with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as picture:
-            return (picture.height, picture.width)
-    except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise AssetganError(f"{where}: imageData is not a readable image ({error})") from None
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise AssetganError(
+            f"{where}: imageData is not valid base64 ({error}); set it to null to use imagePath"
+        ) from None
+    try:
+        picture = Image.open(io.BytesIO(raw))
+        picture.load()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        raise AssetganError(
+            f"{where}: imageData decodes to {len(raw)} bytes that are not an image ({error}); "
+            "set it to null to use imagePath"
+        ) from None
+    return picture
+
+
+def _check_same_image(embedded: Image.Image, image_file: Path, where: str) -> None:
+    """AssetganError when imageData holds another image than the imagePath file."""
+    with Image.open(image_file) as on_disk:
+        file_format = (on_disk.format or "").upper()
+        upright = ImageOps.exif_transpose(on_disk)  # as LabelMe shows (and embeds) it
+        disk_pixels = np.asarray(upright.convert("RGBA"), dtype=np.int16)  # [H, W, 4]
+    data_pixels = np.asarray(embedded.convert("RGBA"), dtype=np.int16)  # [H, W, 4]
+    if data_pixels.shape != disk_pixels.shape:
+        raise AssetganError(
+            f"{where}: imageData holds a {data_pixels.shape[1]}x{data_pixels.shape[0]} image "
+            f"but imagePath {image_file.name} is {disk_pixels.shape[1]}x{disk_pixels.shape[0]}; "
+            "they must be the same image (set imageData to null to use imagePath)"
+        )
+    difference = np.abs(data_pixels - disk_pixels)
+    lossy = "JPEG" in (file_format, (embedded.format or "").upper())
+    if (lossy and difference.mean() > JPEG_TOLERANCE) or (not lossy and difference.any()):
+        changed = int(difference.any(axis=-1).sum())
+        raise AssetganError(
+            f"{where}: imageData is a different image from imagePath {image_file.name} "
+            f"({changed} of {difference.shape[0] * difference.shape[1]} pixels differ); they "
+            "must be the same image (set imageData to null to use imagePath)"
+        )
 
 
 def _points(shape: dict[str, Any], spot: str) -> np.ndarray:

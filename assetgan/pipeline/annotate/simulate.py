@@ -29,7 +29,7 @@ from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json
 from assetgan.pipeline.annotate import export, labelme
 from assetgan.pipeline.annotate.export import AnnotateExportConfig, ExportManifest
-from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, run_import
+from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, import_set
 from assetgan.pipeline.annotate.raster import RasterRule, mask_to_polygons, simplify_polygon
 from assetgan.pipeline.annotations import AnnotationSet
 
@@ -170,9 +170,9 @@ def run_simulate(
         document = labelme.skeleton(f"{sample['name']}.png", height, width, shapes)
         atomic_write_json(out / "simulated" / sample["labelme"], document)
     import_config = ImportConfig(
-        out / "simulated" / "images", ImportFormat.labelme, out / "simulated", config.rule
+        out / "simulated" / "images", out, ImportFormat.labelme, out / "simulated", config.rule
     )
-    annotation_set, _ = run_import(import_config, out)
+    annotation_set, _ = import_set(import_config)
     report = {"config": {**asdict(config), "rule": config.rule.value}, "samples": []}
     for index, sample in enumerate(annotation_set.samples):
         report["samples"].append(
