@@ -485,7 +485,7 @@ def test_png_mask_import_and_errors(export_dir, tmp_path):
 
 
 def test_inversion_reduces_error_on_images_of_the_same_generator():
-    from assetgan.pipeline.annotate.invert import InvertConfig, invert
+    from assetgan.pipeline.annotate.invert import InversionSettings, invert
     from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
     generator = _tiny_generator().requires_grad_(False)
@@ -493,7 +493,7 @@ def test_inversion_reduces_error_on_images_of_the_same_generator():
         targets = generator.synthesis(
             ws_from_seeds(generator, [11, 12, 13], 0.7), noise_mode="const"
         )
-    result = invert(generator, targets, InvertConfig(steps=25, lr=0.05, batch=2))
+    result = invert(generator, targets, InversionSettings(steps=25, lr=0.05, batch=2))
     assert result.ws.shape == (3, generator.num_ws, generator.w_dim)
     assert (result.mse < 0.5 * result.initial_mse).all(), (result.initial_mse, result.mse)
     with torch.no_grad():  # the returned latents reproduce the reported error
@@ -501,7 +501,7 @@ def test_inversion_reduces_error_on_images_of_the_same_generator():
     mse = (again - targets).square().mean(dim=(1, 2, 3)).numpy()
     assert np.allclose(mse, result.mse, rtol=1e-4, atol=1e-6)
     # Joint optimisation equals one-by-one: per-image losses are summed and Adam is element-wise.
-    alone = invert(generator, targets[2:3], InvertConfig(steps=25, lr=0.05, batch=1))
+    alone = invert(generator, targets[2:3], InversionSettings(steps=25, lr=0.05, batch=1))
     assert torch.allclose(alone.ws[0], result.ws[2], atol=1e-4)
 
 
@@ -526,6 +526,30 @@ def _fake_split(root: Path, generator: Generator, count: int) -> Path:
             json.dumps({"keypoints": {"xyv": xyv.tolist()}})
         )
     return root
+
+
+def test_invert_run_without_the_cli(tmp_path, generator_path):
+    from assetgan.pipeline.annotate.invert import InversionSettings, InvertConfig, run
+
+    split = _fake_split(tmp_path / "split", load_generator(generator_path), 3)
+    settings = InversionSettings(steps=6, batch=2)
+    config = InvertConfig(generator_path, split, tmp_path / "set", 3, settings, device="cpu")
+    events = []
+    result = run(config, events.append)
+    inverting = [e for e in events if e.task == "inverting"]
+    assert inverting[-1].done == inverting[-1].total == 2 * 6  # two batches of 6 steps
+    assert all("mse" in e.metrics for e in inverting)
+    assert result.names == ("real000000", "real000001", "real000002")
+    assert all(m < s for m, s in zip(result.mse, result.initial_mse, strict=True))
+    report = json.loads(result.report.read_text())
+    assert report["config"]["steps"] == 6 and report["mean_mse"] == pytest.approx(result.mean_mse)
+    assert [i["name"] for i in report["images"]] == list(result.names)
+    assert result.reconstructions.is_file()
+    loaded = AnnotationSet.load(result.out)
+    assert [s.source for s in loaded.samples] == ["inverted"] * 3
+    with pytest.raises(AssetganError, match="--steps must be at least 1"):
+        run(InvertConfig(generator_path, split, tmp_path / "x", 1, InversionSettings(steps=0)))
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_invert_writes_an_inverted_annotation_set(tmp_path, generator_path):

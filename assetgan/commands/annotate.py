@@ -165,31 +165,25 @@ def invert(
 
     Example: assetgan annotate invert -g G.safetensors --images data/world/train64 --n 16 --out ann/handsoff
     """
-    import numpy as np
+    from assetgan.pipeline.annotate.invert import InversionSettings, InvertConfig, psnr, run
 
-    from assetgan.pipeline.annotate.invert import InvertConfig, psnr, run_invert
-
-    config = InvertConfig(
+    settings = InversionSettings(
         steps=steps,
         lr=lr,
         multiscale_weight=multiscale,
         perceptual_weight=perceptual,
         w_avg_weight=w_avg_weight,
         batch=batch,
-    ).validate()
-    total = ((n + batch - 1) // batch) * steps
-    with progress_bar("inverting", total) as progress:
-        annotation_set, result = run_invert(
-            generator, images, n, out, config, resolve_device(device), progress
-        )
-    for sample, mse, start in zip(
-        annotation_set.samples, result.mse, result.initial_mse, strict=True
-    ):
-        typer.echo(f"{sample.name}: mse {mse:.4f} (from {start:.4f}), psnr {psnr(mse):.2f} dB")
+    )
+    config = InvertConfig(generator, images, out, n, settings, device)
+    with progress_bar("inverting", ((n + batch - 1) // batch) * steps) as progress:
+        result = run(config, progress)
+    for name, mse, start in zip(result.names, result.mse, result.initial_mse, strict=True):
+        typer.echo(f"{name}: mse {mse:.4f} (from {start:.4f}), psnr {psnr(mse):.2f} dB")
     typer.echo(
-        f"wrote {out}: {len(annotation_set.samples)} inverted images, mean mse "
-        f"{float(np.mean(result.mse)):.4f}, mean psnr {float(np.mean(psnr(result.mse))):.2f} dB "
-        f"(images in [-1, 1]); real vs G(w) in {Path(out) / 'reconstructions.png'}"
+        f"wrote {out}: {len(result.names)} inverted images, mean mse {result.mean_mse:.4f}, "
+        f"mean psnr {result.mean_psnr_db:.2f} dB (images in [-1, 1]); real vs G(w) in "
+        f"{result.reconstructions}"
     )
 
 

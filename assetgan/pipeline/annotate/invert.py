@@ -17,8 +17,7 @@ is a sum of per-image terms and Adam is element-wise, so this equals inverting t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,22 +25,23 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
 from assetgan.core.hashing import file_sha256
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_json, read_json_object
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.annotate.labeled import read_image_size
 from assetgan.pipeline.annotations import AnnotatedSample, AnnotationSet
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import to_uint8, uint8_to_float
 
-Progress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
-class InvertConfig:
-    """The optimisation (defaults: MEASURED.md's CPU recipe, which reached MSE 0.007)."""
+class InversionSettings:
+    """The optimisation (defaults: MEASURED.md's CPU recipe, which reached MSE 0.007); written
+    as `config` into inversion.json."""
 
     steps: int = 300  # Adam steps per batch
     lr: float = 0.03  # peak learning rate
@@ -55,7 +55,7 @@ class InvertConfig:
     batch: int = 16  # images optimised jointly
     noise_mode: str = "const"  # synthesis noise; const = the image depends on w only
 
-    def validate(self) -> InvertConfig:
+    def validate(self) -> InversionSettings:
         if self.steps < 1:
             raise AssetganError(f"--steps must be at least 1, got {self.steps}")
         if self.lr <= 0:
@@ -71,7 +71,45 @@ class InvertConfig:
 
 
 @dataclass(frozen=True)
-class InversionResult:
+class InvertConfig:
+    """What `annotate invert` inverts, how, and where it writes the annotation set."""
+
+    generator: Path  # generator checkpoint (.safetensors)
+    images: Path  # CarWorld split folder: images/, parts/, meta/
+    out: Path  # the annotation set folder (with inversion.json and reconstructions.png)
+    n: int = 16  # images to invert: the first n complete ones of the split
+    settings: InversionSettings = field(default_factory=InversionSettings)  # the optimisation
+    device: Device = Device.auto  # where the generator runs
+
+    def validate(self) -> InvertConfig:
+        if self.n < 1:
+            raise AssetganError(f"--n must be at least 1, got {self.n}")
+        self.settings.validate()
+        return self
+
+
+@dataclass(frozen=True)
+class InvertResult:
+    """What `annotate invert` wrote; per-image figures in the annotation set's order."""
+
+    out: Path  # the annotation set folder
+    names: tuple[str, ...]  # sample names (real + the split's image id)
+    mse: tuple[float, ...]  # pixel MSE of G(w) against the real image, images in [-1, 1]
+    initial_mse: tuple[float, ...]  # pixel MSE at w_avg, where the optimisation started
+    report: Path  # inversion.json
+    reconstructions: Path  # reconstructions.png: real images above their G(w)
+
+    @property
+    def mean_mse(self) -> float:
+        return float(np.mean(self.mse))
+
+    @property
+    def mean_psnr_db(self) -> float:
+        return float(np.mean(psnr(np.asarray(self.mse))))
+
+
+@dataclass(frozen=True)
+class Inversion:
     """Best latents and their reconstruction errors, one row per image."""
 
     ws: torch.Tensor  # [N, num_ws, w_dim] float32, the best iterate per image
@@ -81,7 +119,7 @@ class InversionResult:
     best_step: np.ndarray  # [N] step of the best iterate (steps = after the last update)
 
 
-def learning_rate(step: int, config: InvertConfig) -> float:
+def learning_rate(step: int, config: InversionSettings) -> float:
     """StyleGAN2 projector schedule: warm-up over lr_rampup, cosine down over lr_rampdown."""
     t = step / config.steps
     ramp = min(1.0, (1.0 - t) / config.lr_rampdown) if config.lr_rampdown > 0 else 1.0
@@ -117,7 +155,7 @@ def per_image_loss(
     targets: torch.Tensor,  # [B, 3, H, W]
     ws: torch.Tensor,  # [B, num_ws, w_dim]
     w_avg: torch.Tensor,  # [w_dim]
-    config: InvertConfig,
+    config: InversionSettings,
     target_features: list[torch.Tensor] | None,  # PerceptualFeatures(targets), if used
     features: PerceptualFeatures | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,9 +176,9 @@ def per_image_loss(
 def invert(
     generator: Generator,
     targets: torch.Tensor,  # [N, 3, H, W] float in [-1, 1], H, W = the generator's output size
-    config: InvertConfig = InvertConfig(),
-    progress: Progress | None = None,  # called (steps done, steps total) every step
-) -> InversionResult:
+    config: InversionSettings = InversionSettings(),
+    progress: Progress | None = None,  # task "inverting", done = steps, every step
+) -> Inversion:
     """Optimise one W+ latent per target image (module docstring); deterministic."""
     config.validate()
     device = generator.mapping.w_avg.device
@@ -188,9 +226,10 @@ def invert(
             loss.sum().backward()
             optimiser.step()
             if progress is not None:
-                progress(batch_index * config.steps + step + 1, total)
+                done, mse = batch_index * config.steps + step + 1, float(pixel.detach().mean())
+                emit(progress, done, total, task="inverting", metrics={"mse": mse})
         rows.append((best_ws, best_mse, initial_mse, best_loss, best_step))
-    return InversionResult(
+    return Inversion(
         ws=torch.cat([r[0] for r in rows]).detach().cpu(),
         mse=torch.cat([r[1] for r in rows]).detach().cpu().numpy(),
         initial_mse=torch.cat([r[2] for r in rows]).detach().cpu().numpy(),
@@ -270,28 +309,21 @@ def fit_to_generator(item: RealItem, size: tuple[int, int]) -> RealItem:
     return RealItem(item.name, image, parts, keypoints, item.source)
 
 
-def run_invert(
-    generator_path: Path,
-    split: Path,  # CarWorld split folder
-    n: int,  # images to invert (the first n complete ones)
-    out: str | Path,  # annotation set folder
-    config: InvertConfig = InvertConfig(),
-    device: str = "cpu",
-    progress: Progress | None = None,
-) -> tuple[AnnotationSet, InversionResult]:
-    """Invert `n` labeled real images and write the annotation set (source = inverted), with
-    inversion.json (per-image errors) and reconstructions.png (real above, G(w) below)."""
+def run(config: InvertConfig, progress: Progress | None = None) -> InvertResult:
+    """Invert `config.n` labeled real images and write the annotation set (source = inverted),
+    with inversion.json (per-image errors) and reconstructions.png (real above, G(w) below)."""
     config.validate()
-    if n < 1:
-        raise AssetganError(f"--n must be at least 1, got {n}")
-    generator = load_generator(generator_path, device)
+    settings = config.settings
+    device = resolve_device(config.device)
+    generator = load_generator(config.generator, device)
     size = _output_size(generator)
-    items = [fit_to_generator(item, size) for item in read_split_items(Path(split), n)]
+    items = [fit_to_generator(item, size) for item in read_split_items(config.images, config.n)]
     images = np.stack([item.image for item in items])  # [N, H, W, 3]
     targets = uint8_to_float(images)  # [N, 3, H, W]
-    result = invert(generator, targets, config, progress)
+    result = invert(generator, targets, settings, progress)
     with torch.no_grad():
-        recon = to_uint8(generator.synthesis(result.ws.to(device), noise_mode=config.noise_mode))
+        recon = to_uint8(generator.synthesis(result.ws.to(device), noise_mode=settings.noise_mode))
+    generator_path = config.generator
     sha = file_sha256(generator_path)
     annotation_set = AnnotationSet.empty("car_20")
     for index, item in enumerate(items):
@@ -314,30 +346,38 @@ def run_invert(
                 },
             )
         )
-    out = Path(out)
+    out = Path(config.out)
     annotation_set.save(out)
     _write_sheet(out / "reconstructions.png", images, recon)
+    names = tuple(sample.name for sample in annotation_set.samples)
     atomic_write_json(
         out / "inversion.json",
         {
             "generator": str(generator_path),
-            "split": str(split),
-            "config": asdict(config),
+            "split": str(config.images),
+            "config": asdict(settings),
             "mean_mse": float(result.mse.mean()),
             "mean_psnr_db": float(np.mean(psnr(result.mse))),
             "images": [
                 {
-                    "name": sample.name,
+                    "name": name,
                     "mse": float(result.mse[i]),
                     "psnr_db": float(psnr(result.mse[i])),
                     "initial_mse": float(result.initial_mse[i]),
                     "best_step": int(result.best_step[i]),
                 }
-                for i, sample in enumerate(annotation_set.samples)
+                for i, name in enumerate(names)
             ],
         },
     )
-    return annotation_set, result
+    return InvertResult(
+        out=out,
+        names=names,
+        mse=tuple(float(v) for v in result.mse),
+        initial_mse=tuple(float(v) for v in result.initial_mse),
+        report=out / "inversion.json",
+        reconstructions=out / "reconstructions.png",
+    )
 
 
 def psnr(mse: np.ndarray | float) -> np.ndarray:
