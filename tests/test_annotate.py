@@ -4,6 +4,7 @@ HandsOff inversion, the simulated annotator, and every command through CliRunner
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import shutil
@@ -667,22 +668,34 @@ def stub_predictor_factory(checkpoint: Path, device: str):
 
 
 def test_simulated_annotator_without_noise_reproduces_the_masks(tmp_path, generator_path):
-    from assetgan.pipeline.annotate.export import AnnotateExportConfig
-    from assetgan.pipeline.annotate.simulate import SimulateConfig, run_simulate
+    from assetgan.pipeline.annotate.simulate import DrawingSettings, SimulateConfig, run
 
     predictor = stub_predictor_factory(tmp_path, "cpu")
-    exact = SimulateConfig(vertex_noise=0, simplify=0, min_area=0, keypoint_noise=0)
-    export = AnnotateExportConfig(generator_path, tmp_path, (3, 4), device="cpu")
-    annotation_set, report = run_simulate(export, predictor, tmp_path / "exact", exact)
+    checkpoint = tmp_path / "seg.safetensors"
+    checkpoint.write_bytes(b"stub")  # the stub factory does not read it
+    spec = "test_annotate:stub_predictor_factory"
+    exact = DrawingSettings(vertex_noise=0, simplify=0, min_area=0, keypoint_noise=0)
+    config = SimulateConfig(
+        generator_path, checkpoint, tmp_path / "exact", (3, 4), predictor=spec, drawing=exact
+    )
+    events = []
+    result = run(config, events.append)
+    for task in ("sampling", "labeling", "drawing", "reading labels"):
+        assert _reaches_total(events, task), task
+    annotation_set = AnnotationSet.load(result.out)
+    assert result.names == ("seed000003", "seed000004")
+    assert [s.name for s in annotation_set.samples] == list(result.names)
     expected, _ = predictor(np.stack([s.image for s in annotation_set.samples]))
     for sample, mask in zip(annotation_set.samples, expected, strict=True):
         assert (sample.part_ids == mask).all()  # polygons -> LabelMe -> import is lossless
         assert sample.keypoints_xyv[3].tolist() == [12.0, 3.0, 1]
-    assert report["mean_pixel_accuracy"] == 1.0
+    assert result.mean_pixel_accuracy == 1.0
+    assert json.loads(result.report.read_text())["config"]["vertex_noise"] == 0
     # With a person's noise the labels change a little, but only a little.
-    _, noisy = run_simulate(export, predictor, tmp_path / "noisy", SimulateConfig())
-    assert 0.6 < noisy["mean_pixel_accuracy"] < 1.0
-    doc = json.loads((tmp_path / "noisy" / "simulated" / "images" / "seed000003.json").read_text())
+    noisy_config = dataclasses.replace(config, out=tmp_path / "noisy", drawing=DrawingSettings())
+    noisy = run(noisy_config)
+    assert 0.6 < noisy.mean_pixel_accuracy < 1.0
+    doc = json.loads((noisy.labelme / "seed000003.json").read_text())
     assert {s["shape_type"] for s in doc["shapes"]} == {"polygon", "point"}
 
 

@@ -20,7 +20,6 @@ from assetgan.commands.options import (
     OutPath,
     PsiOpt,
     SeedOpt,
-    resolve_device,
 )
 from assetgan.core.device import Device
 from assetgan.pipeline.annotate.importer import ImportFormat
@@ -216,19 +215,19 @@ def simulate(
 
     Example: assetgan annotate simulate -g G.safetensors --segmenter seg.safetensors --n 16 --out ann/simulated
     """
-    from assetgan.pipeline.annotate.export import AnnotateExportConfig
-    from assetgan.pipeline.annotate.simulate import SimulateConfig, load_predictor, run_simulate
+    from assetgan.pipeline.annotate.simulate import DrawingSettings, SimulateConfig, run
 
-    torch_device = resolve_device(device)
-    config = SimulateConfig(
+    drawing = DrawingSettings(
         vertex_noise=vertex_noise, simplify=simplify, keypoint_noise=keypoint_noise, seed=seed
-    ).validate()
-    label_fn = load_predictor(segmenter, torch_device, predictor)
+    )
     seeds = tuple(range(seed, seed + n))
-    export_config = AnnotateExportConfig(generator, out, seeds, psi, cutoff, device)
-    annotation_set, report = run_simulate(export_config, label_fn, out, config)
+    config = SimulateConfig(
+        generator, segmenter, out, seeds, psi, cutoff, predictor, drawing, device
+    )
+    with progress_bar("sampling", n) as progress:
+        result = run(config, progress)
     typer.echo(
-        f"wrote {out}: {len(annotation_set.samples)} samples labeled by {segmenter.name} through "
-        f"LabelMe polygons (in {Path(out) / 'simulated'}); agreement with the segmenter's masks: "
-        f"pixel accuracy {report['mean_pixel_accuracy']:.4f}, mean IoU {report['mean_iou']:.4f}"
+        f"wrote {out}: {len(result.names)} samples labeled by {segmenter.name} through "
+        f"LabelMe polygons (in {out / 'simulated'}); agreement with the segmenter's masks: "
+        f"pixel accuracy {result.mean_pixel_accuracy:.4f}, mean IoU {result.mean_iou:.4f}"
     )

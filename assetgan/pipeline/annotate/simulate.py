@@ -1,6 +1,6 @@
 """`annotate simulate`: a simulated LabelMe annotator for when no human is at hand.
 
-A segmenter (a predictor callable) labels generator samples; each predicted part map becomes
+A segmenter (a Predictor, predictor.py) labels generator samples; each predicted part map becomes
 LabelMe polygons the way a person draws them: one polygon per connected region, fewer vertices
 (Douglas-Peucker, `simplify` px), every vertex jittered (Gaussian, `vertex_noise` px), specks
 smaller than `min_area` pixels skipped, parts in front drawn last. Keypoints become points
@@ -8,43 +8,36 @@ smaller than `min_area` pixels skipped, parts in front drawn last. Keypoints bec
 LabelMe import as a human's (importer.py), so what the interpreter learns from has passed the
 real import path. docs/annotate.md says what this measures and what it does not.
 
-The segmenter is pluggable: a factory `(checkpoint path, device) -> Predictor`, named on the
-command line as `module:function` or found from the checkpoint's `assetgan_kind` in PREDICTORS.
-`assetgan segment train` makes such a checkpoint (kind `downstream_segmenter`, docs/segment.md);
-assetgan/assets/segmenter64/ holds one trained on CarWorld.
+    <out>/simulated/           the export (export.py) with the simulated LabelMe files
+    <out>/annotations.json ... the annotation set imported from them (import.json too)
+    <out>/simulate.json        the drawing settings and, per sample, the agreement of the
+                               imported labels with the segmenter's own masks
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINTS
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.annotate import export, labelme
 from assetgan.pipeline.annotate.export import AnnotateExportConfig, ExportManifest
 from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, import_set
+from assetgan.pipeline.annotate.predictor import Predictor, load_predictor
 from assetgan.pipeline.annotate.raster import RasterRule, mask_to_polygons, simplify_polygon
-from assetgan.pipeline.annotations import AnnotationSet
 
-# images [N, H, W, 3] uint8 -> (part ids [N, H, W] uint8 car_20, keypoints [N, 12, 3] (x, y, v))
-Predictor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-PredictorFactory = Callable[[Path, str], Predictor]  # (checkpoint, device) -> predictor
-# checkpoint `assetgan_kind` -> "module:function" of its PredictorFactory
-PREDICTORS: dict[str, str] = {
-    "downstream_segmenter": "assetgan.pipeline.downstream.predict:predictor_factory",
-}
+__all__ = ["DrawingSettings", "SimulateConfig", "SimulateResult", "load_predictor", "run"]
 
 
 @dataclass(frozen=True)
-class SimulateConfig:
-    """How the simulated annotator draws."""
+class DrawingSettings:
+    """How the simulated annotator draws; written as `config` into simulate.json."""
 
     vertex_noise: float = 0.25  # px, std of the jitter of every polygon vertex (docs/annotate.md)
     simplify: float = 0.5  # px, Douglas-Peucker tolerance (a person clicks fewer vertices)
@@ -54,59 +47,48 @@ class SimulateConfig:
     seed: int = 0  # seeds the jitter
     rule: RasterRule = RasterRule.centre  # rasterisation on import (raster.py)
 
-    def validate(self) -> SimulateConfig:
+    def validate(self) -> DrawingSettings:
         if min(self.vertex_noise, self.simplify, self.keypoint_noise) < 0 or self.min_area < 0:
             raise AssetganError("noise, simplify and min_area must be >= 0")
         return self
 
 
-def load_factory(spec: str) -> PredictorFactory:
-    """`package.module:function` -> the function (AssetganError if it cannot be imported)."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise AssetganError(f"--predictor {spec!r} must look like package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise AssetganError(
-            f"--predictor {spec!r}: cannot import {module_name} ({error})"
-        ) from None
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise AssetganError(f"--predictor {spec!r}: {module_name} has no function {attribute}")
-    return factory
+@dataclass(frozen=True)
+class SimulateConfig:
+    """What `annotate simulate` samples, who labels them, how, and where it writes."""
+
+    generator: Path  # generator checkpoint (.safetensors)
+    segmenter: Path  # checkpoint of the segmenter that labels the samples
+    out: Path  # the annotation set folder (module docstring)
+    seeds: tuple[int, ...]  # one sample per seed, as `annotate export`
+    psi: float = 0.7  # truncation psi of the samples
+    cutoff: int | None = None  # truncation cutoff (None = all ws)
+    predictor: str | None = None  # "module:function" PredictorFactory; None = by checkpoint kind
+    drawing: DrawingSettings = field(default_factory=DrawingSettings)  # the annotator's hand
+    device: Device = Device.auto  # where the generator and the segmenter run
+
+    def validate(self) -> SimulateConfig:
+        self.drawing.validate()
+        AnnotateExportConfig(self.generator, self.out, self.seeds, self.psi, self.cutoff).validate()
+        return self
 
 
-def load_predictor(checkpoint: Path, device: str, spec: str | None = None) -> Predictor:
-    """The predictor of a segmenter checkpoint, by `spec` or by the checkpoint's kind."""
-    if not checkpoint.is_file():
-        raise AssetganError(f"{checkpoint}: no such segmenter checkpoint")
-    if spec is None:
-        kind = _checkpoint_kind(checkpoint)
-        if kind not in PREDICTORS:
-            raise AssetganError(
-                f"{checkpoint}: no predictor is registered for checkpoint kind {kind!r}; use a "
-                f"checkpoint from `assetgan segment train` or pass "
-                f"--predictor package.module:function"
-            )
-        spec = PREDICTORS[kind]
-    return load_factory(spec)(checkpoint, device)
+@dataclass(frozen=True)
+class SimulateResult:
+    """What `annotate simulate` wrote."""
 
-
-def _checkpoint_kind(path: Path) -> str | None:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return (handle.metadata() or {}).get("assetgan_kind")
-    except (SafetensorError, OSError, ValueError):
-        return None
+    out: Path  # the annotation set folder
+    labelme: Path  # the folder of the simulated LabelMe files (out/simulated/images)
+    names: tuple[str, ...]  # sample names in the set
+    mean_pixel_accuracy: float  # imported labels vs the segmenter's masks, mean over samples
+    mean_iou: float  # the same as mean IoU over the classes present
+    report: Path  # simulate.json
 
 
 def draw_like_a_person(
     part_ids: np.ndarray,  # [H, W] uint8 car_20 ids (255 = ignore)
     keypoints_xyv: np.ndarray,  # [12, 3]
-    config: SimulateConfig,
+    config: DrawingSettings,
     rng: np.random.Generator,
 ) -> list[dict]:
     """LabelMe shapes for one predicted label map, in draw order (module docstring)."""
@@ -140,40 +122,57 @@ def _pixel_area(polygon: np.ndarray) -> float:
     return float(abs(0.5 * (x * np.roll(y, -1) - np.roll(x, -1) * y).sum()))
 
 
-def run_simulate(
-    export_config: AnnotateExportConfig,  # which samples to label (its `out` is ignored)
-    predictor: Predictor,  # the segmenter
-    out: str | Path,  # annotation set folder; the LabelMe files go to out/simulated/
-    config: SimulateConfig = SimulateConfig(),
-) -> tuple[AnnotationSet, dict]:
-    """Export samples, label them with `predictor`, write LabelMe files, import them.
-
-    Returns the annotation set and a report: per sample the agreement (pixel accuracy and mean
-    IoU over the classes present) of the imported labels with the predictor's own masks, i.e.
-    how much the polygon drawing changed the labels."""
+def run(config: SimulateConfig, progress: Progress | None = None) -> SimulateResult:
+    """Export samples, label them with the segmenter, write LabelMe files, import them; the
+    report (simulate.json) scores how much the polygon drawing changed the labels."""
     config.validate()
-    out = Path(out)
-    export.run(dataclasses.replace(export_config, out=out / "simulated"))
-    manifest = ExportManifest.load(out / "simulated")
+    predictor = load_predictor(
+        Path(config.segmenter), resolve_device(config.device), config.predictor
+    )
+    return label_and_import(config, predictor, progress)
+
+
+def label_and_import(
+    config: SimulateConfig,
+    predictor: Predictor,  # the segmenter (config.segmenter and config.predictor are not read)
+    progress: Progress | None = None,
+) -> SimulateResult:
+    """`run` with the predictor already built."""
+    config.validate()
+    settings = config.drawing
+    out = Path(config.out)
+    simulated = out / "simulated"
+    export.run(
+        AnnotateExportConfig(
+            config.generator, simulated, config.seeds, config.psi, config.cutoff, config.device
+        ),
+        progress,
+    )
+    manifest = ExportManifest.load(simulated)
     images = np.stack([manifest.image(name) for name in manifest.names()])  # [N, H, W, 3]
+    emit(progress, 0, 1, task="labeling")
     part_ids, keypoints = predictor(images)
+    emit(progress, 1, 1, task="labeling")
     part_ids, keypoints = np.asarray(part_ids), np.asarray(keypoints, dtype=np.float32)
     if part_ids.shape != images.shape[:3] or keypoints.shape != (len(images), len(KEYPOINTS), 3):
         raise AssetganError(
             f"the predictor returned part ids {part_ids.shape} and keypoints {keypoints.shape}; "
             f"expected {images.shape[:3]} and {(len(images), len(KEYPOINTS), 3)}"
         )
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(settings.seed)
+    height, width = manifest.image_size
     for index, sample in enumerate(manifest.samples):
-        shapes = draw_like_a_person(part_ids[index].astype(np.uint8), keypoints[index], config, rng)
-        height, width = manifest.image_size
+        shapes = draw_like_a_person(
+            part_ids[index].astype(np.uint8), keypoints[index], settings, rng
+        )
         document = labelme.skeleton(f"{sample['name']}.png", height, width, shapes)
-        atomic_write_json(out / "simulated" / sample["labelme"], document)
+        atomic_write_json(simulated / sample["labelme"], document)
+        emit(progress, index + 1, len(manifest.samples), task="drawing")
     import_config = ImportConfig(
-        out / "simulated" / "images", out, ImportFormat.labelme, out / "simulated", config.rule
+        simulated / "images", out, ImportFormat.labelme, simulated, settings.rule
     )
-    annotation_set, _ = import_set(import_config)
-    report = {"config": {**asdict(config), "rule": config.rule.value}, "samples": []}
+    annotation_set, _ = import_set(import_config, progress)
+    report = {"config": {**asdict(settings), "rule": settings.rule.value}, "samples": []}
     for index, sample in enumerate(annotation_set.samples):
         report["samples"].append(
             {"name": sample.name, **agreement(sample.part_ids, part_ids[index])}
@@ -181,7 +180,14 @@ def run_simulate(
     report["mean_pixel_accuracy"] = float(np.mean([s["pixel_accuracy"] for s in report["samples"]]))
     report["mean_iou"] = float(np.mean([s["mean_iou"] for s in report["samples"]]))
     atomic_write_json(out / "simulate.json", report)
-    return annotation_set, report
+    return SimulateResult(
+        out=out,
+        labelme=simulated / "images",
+        names=tuple(s.name for s in annotation_set.samples),
+        mean_pixel_accuracy=report["mean_pixel_accuracy"],
+        mean_iou=report["mean_iou"],
+        report=out / "simulate.json",
+    )
 
 
 def agreement(labels: np.ndarray, reference: np.ndarray) -> dict:
