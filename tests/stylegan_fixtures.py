@@ -49,9 +49,9 @@ def write_shape_folder(folder: Path, count: int, size: int, seed: int = 0) -> Pa
 
 
 def tiny_train_config(data: Path, out: Path, **overrides):
-    """A seconds-fast TrainConfig at 16x16 that exercises every loss path (R1, path length)."""
+    """A seconds-fast GanTrainConfig at 16x16 that exercises every loss path (R1, path length)."""
     from assetgan.pipeline.stylegan.config import DiscriminatorConfig, GeneratorConfig
-    from assetgan.pipeline.stylegan.train_config import TrainConfig
+    from assetgan.pipeline.stylegan.train_config import GanTrainConfig
 
     settings = dict(
         data=str(data),
@@ -70,6 +70,7 @@ def tiny_train_config(data: Path, out: Path, **overrides):
         ema_kimg=0.01,
         kid_images=16,
         grid_seeds=4,
+        device="cpu",
     )
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return GanTrainConfig(**settings)

@@ -131,9 +131,9 @@ def test_gan_info(generator_file, tmp_path):
 def test_gan_export_generator(tmp_path):
     data = write_shape_folder(tmp_path / "shapes", count=8, size=16)
     config = tiny_train_config(data, tmp_path / "run", total_kimg=0.004, kid_images=0)
-    from assetgan.pipeline.stylegan.train import train
+    from assetgan.pipeline.stylegan.train import run
 
-    train(config)
+    run(config)
     out = tmp_path / "demo.safetensors"
     result = runner.invoke(
         app, ["gan", "export-generator", str(tmp_path / "run"), "--out", str(out), "--fp16"]

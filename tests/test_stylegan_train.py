@@ -16,8 +16,8 @@ from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.dataset import load_images
 from assetgan.pipeline.stylegan.kid import RandomFeatureNet, compute_features, kid, uint8_to_float
-from assetgan.pipeline.stylegan.train import make_optimizer, train
-from assetgan.pipeline.stylegan.train_config import TrainConfig, preset_config
+from assetgan.pipeline.stylegan.train import make_optimizer, run, tick_message
+from assetgan.pipeline.stylegan.train_config import GanTrainConfig, Preset, preset_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,7 +71,13 @@ def test_cpu64_preset_is_the_measured_compact_model():
         0.05,
         16,
     )
-    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert GanTrainConfig.from_dict(config.to_dict()) == config
+    assert config.preset is Preset.cpu64 and config.to_dict()["preset"] == "cpu64"
+    resumed = dataclasses.replace(config, resume=True, device="cpu")
+    assert "resume" not in resumed.to_dict() and resumed.to_dict()["device"] == "cpu"
+    assert json.dumps(resumed.to_dict()) == json.dumps({**config.to_dict(), "device": "cpu"})
+    with pytest.raises(AssetganError, match="device 'cuda:0' is not one of"):
+        GanTrainConfig.from_dict({**config.to_dict(), "device": "cuda:0"})
     auto = preset_config("auto", "data", "out", 64)
     assert (auto.batch, auto.ema_kimg) == (32, 10.0)
     assert auto.r1_gamma == pytest.approx(0.0256)
@@ -99,20 +105,20 @@ def _timeless(lines):
 def test_train_then_resume_continues_exactly(tmp_path, shapes_dir):
     events = []
     straight = tiny_train_config(shapes_dir, tmp_path / "straight")
-    result = train(straight, progress=events.append)
+    result = run(straight, progress=events.append)
     assert result.kimg == pytest.approx(0.016)
     lines = runs.read_metrics(result.run_dir)
     assert [line["kimg"] for line in lines] == [0.004, 0.008, 0.012, 0.016]
     assert "kid" in lines[1] and "kid" not in lines[0] and np.isfinite(lines[3]["kid"])
     assert {"loss_g", "loss_d", "r1_penalty", "pl_penalty", "score_real"} <= set(lines[0])
-    assert [e.kind for e in events if e.kind not in ("iteration", "loading")] == [
-        "start",
-        "tick",
-        "tick",
-        "tick",
-        "tick",
-        "done",
-    ]
+    assert (events[0].task, events[0].done, events[0].total) == ("loading", 24, 24)
+    training = [e for e in events if e.task == "training"]
+    assert len(training) == 1 + 4 + 4  # start, one per iteration, one per tick
+    assert [e.done for e in training if e.message] == [0.004, 0.008, 0.012, 0.016]
+    assert [e.message for e in training if e.message] == [tick_message(line) for line in lines]
+    assert training[-1].message.startswith("kimg 0.0  G ") and "KID" in training[-1].message
+    assert set(training[-1].metrics) == {"loss_g", "loss_d"}
+    assert all(e.total == pytest.approx(0.016) for e in training)
     ckpt = runs.latest_checkpoint(result.run_dir)
     assert ckpt == result.checkpoint and ckpt.name == "kimg00000.016"
     assert len(list((ckpt.parent).glob("kimg*"))) == 2  # 0.008 and 0.016 (keep 3)
@@ -124,11 +130,12 @@ def test_train_then_resume_continues_exactly(tmp_path, shapes_dir):
 
     # Train half-way, then resume to the end: identical weights, optimizer state and logs.
     halves = tmp_path / "halves"
-    train(dataclasses.replace(straight, out=str(halves), total_kimg=0.008))
+    run(dataclasses.replace(straight, out=str(halves), total_kimg=0.008))
     with pytest.raises(AssetganError, match="already holds a training run"):
-        train(dataclasses.replace(straight, out=str(halves)))
-    resumed_config = dataclasses.replace(runs.load_config(halves), total_kimg=0.016)
-    resumed = train(resumed_config, resume=True)
+        run(dataclasses.replace(straight, out=str(halves)))
+    saved = (halves / runs.CONFIG_NAME).read_bytes()
+    resumed_config = dataclasses.replace(runs.load_config(halves), total_kimg=0.016, resume=True)
+    resumed = run(resumed_config)
     record = json.loads((resumed.checkpoint / "progress.json").read_text())
     assert (record["batch_idx"], record["cur_nimg"], record["cur_tick"]) == (4, 16, 4)
     for name in ("G", "G_ema", "D", "optim"):
@@ -138,13 +145,20 @@ def test_train_then_resume_continues_exactly(tmp_path, shapes_dir):
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name}:{key}")
     assert _timeless(runs.read_metrics(halves)) == _timeless(lines)
+    # train_config.json: only the total changed, the rest byte for byte; no `resume` in it.
+    assert (halves / runs.CONFIG_NAME).read_bytes() == saved.replace(
+        b'"total_kimg": 0.008', b'"total_kimg": 0.016'
+    )
 
 
 def test_resume_without_checkpoint_and_export(tmp_path, shapes_dir):
     with pytest.raises(AssetganError, match="no checkpoint to resume from"):
-        train(tiny_train_config(shapes_dir, tmp_path / "empty"), resume=True)
+        run(tiny_train_config(shapes_dir, tmp_path / "empty", resume=True))
+    with pytest.raises(AssetganError, match="no such directory"):
+        run(tiny_train_config(tmp_path / "no-data", tmp_path / "never"))
+    assert not (tmp_path / "never").exists()  # bad data fails before the run dir is made
     config = tiny_train_config(shapes_dir, tmp_path / "run", total_kimg=0.004, kid_images=0)
-    result = train(config)
+    result = run(config)
     exported = runs.export_generator(result.run_dir, tmp_path / "G.safetensors", fp16=True)
     generator = load_generator(exported)
     assert generator.config == config.generator

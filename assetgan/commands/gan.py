@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from assetgan.commands.app import App
+from assetgan.commands.app import App, progress_bar
 from assetgan.commands.gan_import import import_command
 from assetgan.commands.options import (
     CutoffOpt,
@@ -87,29 +87,22 @@ def train_command(
     Resume (same data; --kimg, --data and --device may change):
     assetgan gan train --resume runs/gan64 --kimg 200
     """
-    from assetgan.pipeline.stylegan import run_dir as runs
-    from assetgan.pipeline.stylegan.dataset import list_images
-    from assetgan.pipeline.stylegan.train import train
+    from assetgan.pipeline.stylegan.run_dir import load_config
+    from assetgan.pipeline.stylegan.train import run
     from assetgan.pipeline.stylegan.train_config import preset_config
 
     _set_threads(threads)
     if resume is not None:
         if out is not None and out.resolve() != resume.resolve():
             raise AssetganError("--resume continues in its own run directory; omit --out")
-        config = runs.load_config(resume)
-        changes = {"out": str(resume), "device": resolve_device(device)}
-        if kimg is not None:
-            changes["total_kimg"] = kimg
-        if data is not None:
-            changes["data"] = str(data)
-        config = dataclasses.replace(config, **changes)
+        changes = {"total_kimg": kimg, "data": None if data is None else str(data)}
+        base = dataclasses.replace(load_config(resume), out=str(resume), device=device, resume=True)
     else:
         if data is None or out is None:
             raise AssetganError(
                 "gan train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)"
             )
-        config = preset_config(preset, str(data), str(out), res)
-        overrides = {
+        changes = {
             "total_kimg": kimg,
             "batch": batch,
             "g_lr": lr,
@@ -121,54 +114,21 @@ def train_command(
             "tick_kimg": tick_kimg,
             "kid_images": kid_images,
         }
-        changes = {k: v for k, v in overrides.items() if v is not None}
-        config = dataclasses.replace(config, seed=seed, device=resolve_device(device), **changes)
-    list_images(config.data)  # fail on bad --data before any progress output
-    result = _train_with_progress(train, config, resume is not None)
+        base = dataclasses.replace(
+            preset_config(preset, str(data), str(out), res), seed=seed, device=device
+        )
+    config = dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    try:
+        with progress_bar("training", config.total_kimg) as progress:
+            result = run(config, progress)
+    except KeyboardInterrupt:
+        raise AssetganError(
+            f"interrupted; continue with: assetgan gan train --resume {config.out}"
+        ) from None
     typer.echo(
         f"trained to {result.kimg:g} kimg; checkpoint {result.checkpoint}; "
         f"export with: assetgan gan export-generator {result.run_dir} --out G.safetensors"
     )
-
-
-def _train_with_progress(train, config, resume: bool):
-    """Run `train` under a rich progress bar; tick lines are printed as they come."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console()
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:.2f}/{task.total:g} kimg"),
-        TextColumn("{task.fields[losses]}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("loading", total=config.total_kimg, losses="")
-
-        def report(event) -> None:
-            if event.kind == "loading":
-                bar.update(task, description=f"loading {int(event.kimg)}/{int(event.total_kimg)}")
-            elif event.kind == "iteration":
-                losses = f"G {event.stats['loss_g']:.3f} D {event.stats['loss_d']:.3f}"
-                bar.update(task, description="training", completed=event.kimg, losses=losses)
-            elif event.kind == "tick":
-                line = event.stats
-                kid = f" KID {line['kid'] * 1e3:.2f}e-3" if "kid" in line else ""
-                bar.console.print(
-                    f"kimg {line['kimg']:.1f}  G {line['loss_g']:.3f}  D {line['loss_d']:.3f}  "
-                    f"{line['sec_per_iter']:.2f} s/iter{kid}"
-                )
-            elif event.kind == "start":
-                bar.update(task, description="training", completed=event.kimg)
-
-        try:
-            return train(config, progress=report, resume=resume)
-        except KeyboardInterrupt:
-            raise AssetganError(
-                f"interrupted; continue with: assetgan gan train --resume {config.out}"
-            ) from None
 
 
 @app.command("sample")

@@ -8,7 +8,6 @@ Lanczos to the training resolution when their size differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from assetgan.core.errors import AssetganError
+from assetgan.core.progress import Progress, emit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -39,7 +39,7 @@ def list_images(data: str | Path) -> list[Path]:
 def load_images(
     data: str | Path,
     resolution: int,  # output side; images of another size are resized
-    progress: Callable[[int, int], None] | None = None,  # (loaded, total)
+    progress: Progress | None = None,  # task "loading": images loaded of all
 ) -> torch.Tensor:
     """All images as one uint8 tensor [N, 3, resolution, resolution]."""
     files = list_images(data)
@@ -59,8 +59,7 @@ def load_images(
         if rgb.width != resolution:
             rgb = rgb.resize((resolution, resolution), Image.Resampling.LANCZOS)
         out[idx] = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
-        if progress is not None and (idx + 1) % 256 == 0:
-            progress(idx + 1, len(files))
-    if progress is not None:
-        progress(len(files), len(files))
+        if (idx + 1) % 256 == 0:
+            emit(progress, idx + 1, len(files), task="loading")
+    emit(progress, len(files), len(files), task="loading")
     return out

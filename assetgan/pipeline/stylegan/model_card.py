@@ -17,9 +17,9 @@ from assetgan.core.io_utils import atomic_write_text, read_json_object
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.run_dir import load_config, read_metrics
 from assetgan.pipeline.stylegan.sampling import parse_index_list, sample_grid
-from assetgan.pipeline.stylegan.train_config import TrainConfig, preset_config
+from assetgan.pipeline.stylegan.train_config import NOT_SAVED, GanTrainConfig, preset_config
 
-# TrainConfig field -> `gan train` option (fields a user can set on the command line)
+# GanTrainConfig field -> `gan train` option (fields a user can set on the command line)
 _OPTIONS = {
     "total_kimg": "--kimg",
     "batch": "--batch",
@@ -34,7 +34,7 @@ _OPTIONS = {
 SAMPLE_SEEDS = "0-31"
 
 
-def train_command(config: TrainConfig) -> str:
+def train_command(config: GanTrainConfig) -> str:
     """The `assetgan gan train` command line that starts a run with this config."""
     preset = preset_config(config.preset, config.data, config.out, config.generator.resolution)
     words = [
@@ -51,9 +51,9 @@ def train_command(config: TrainConfig) -> str:
     words.append(f"--seed {config.seed}")
     unexpressed = [
         f.name
-        for f in dataclasses.fields(TrainConfig)
+        for f in dataclasses.fields(GanTrainConfig)
         if f.name not in _OPTIONS
-        and f.name not in ("data", "out", "seed", "device", "d_lr", "total_kimg")
+        and f.name not in ("data", "out", "seed", "device", "d_lr", "total_kimg", *NOT_SAVED)
         and getattr(config, f.name) != getattr(preset, f.name)
     ]
     if config.d_lr != config.g_lr:
@@ -110,7 +110,7 @@ def write_model_card(
     seeds = parse_index_list(SAMPLE_SEEDS)
     sample_grid(generator, seeds, out.parent / "samples.png", columns=8)
     sample_grid(generator, seeds, out.parent / "samples_psi0.7.png", psi=0.7, columns=8)
-    config: TrainConfig = facts["config"]
+    config: GanTrainConfig = facts["config"]
     g = config.generator
     kid_rows = "\n".join(
         f"| {k:g} | {kid * 1e3:.2f} | {std * 1e3:.2f} |"

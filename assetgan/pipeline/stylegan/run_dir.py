@@ -1,6 +1,6 @@
 """A training run directory: checkpoints (written atomically as a set), metrics.jsonl, export.
 
-    RUN_DIR/train_config.json            the resolved TrainConfig
+    RUN_DIR/train_config.json            the resolved GanTrainConfig
     RUN_DIR/metrics.jsonl                one JSON line per tick (KID on snapshot ticks)
     RUN_DIR/reals.png, samples/*.png     real grid, generated grids at fixed seeds
     RUN_DIR/checkpoints/LATEST           name of the newest complete checkpoint
@@ -32,7 +32,7 @@ from assetgan.pipeline.stylegan.checkpoint import (
     save_generator,
 )
 from assetgan.pipeline.stylegan.networks import Generator
-from assetgan.pipeline.stylegan.train_config import TrainConfig
+from assetgan.pipeline.stylegan.train_config import GanTrainConfig
 
 PROGRESS_SCHEMA_VERSION = 1
 CONFIG_NAME = "train_config.json"
@@ -40,8 +40,9 @@ METRICS_NAME = "metrics.jsonl"
 
 
 @dataclass(frozen=True)
-class Progress:
-    """Counters that locate a checkpoint in the run (everything random derives from them)."""
+class RunCounters:
+    """Counters that locate a checkpoint in the run (everything random derives from them);
+    saved in the checkpoint's progress.json."""
 
     cur_nimg: int  # real images shown so far
     batch_idx: int  # iterations done
@@ -68,15 +69,15 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return path if (path / "progress.json").is_file() else None
 
 
-def save_config(run_dir: Path, config: TrainConfig) -> None:
+def save_config(run_dir: Path, config: GanTrainConfig) -> None:
     atomic_write_json(run_dir / CONFIG_NAME, config.to_dict())
 
 
-def load_config(run_dir: str | Path) -> TrainConfig:
+def load_config(run_dir: str | Path) -> GanTrainConfig:
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise AssetganError(f"{run_dir}: not a training run directory (no {CONFIG_NAME})")
-    return TrainConfig.from_dict(read_json_object(path))
+    return GanTrainConfig.from_dict(read_json_object(path))
 
 
 def _optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -109,7 +110,7 @@ def _restore_optimizer(
 
 def write_checkpoint(
     run_dir: Path,
-    progress: Progress,
+    counters: RunCounters,
     generator: Generator,
     generator_ema: Generator,
     discriminator: torch.nn.Module,
@@ -119,10 +120,10 @@ def write_checkpoint(
     """Write a complete checkpoint atomically, point LATEST at it, prune to `keep`."""
     root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    final = root / kimg_tag(progress.cur_nimg)
+    final = root / kimg_tag(counters.cur_nimg)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        info = {"run": str(run_dir), "kimg": progress.cur_nimg / 1000}
+        info = {"run": str(run_dir), "kimg": counters.cur_nimg / 1000}
         save_generator(generator, staging / "G.safetensors", info=info)
         save_generator(generator_ema, staging / "G_ema.safetensors", info={**info, "ema": True})
         d_meta = {
@@ -138,7 +139,7 @@ def write_checkpoint(
         save_tensors(staging / "optim.safetensors", optim_tensors)
         record = {
             "schema_version": PROGRESS_SCHEMA_VERSION,
-            **progress.__dict__,
+            **counters.__dict__,
             "optimizers": optim_meta,
         }
         atomic_write_json(staging / "progress.json", record)
@@ -162,7 +163,7 @@ def read_checkpoint(
     generator_ema: Generator,
     discriminator: torch.nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
-) -> Progress:
+) -> RunCounters:
     """Load a checkpoint written by write_checkpoint into the given modules; return counters."""
     record = read_json_object(checkpoint / "progress.json")
     if record.get("schema_version") != PROGRESS_SCHEMA_VERSION:
@@ -174,7 +175,7 @@ def read_checkpoint(
     for name, optimizer in optimizers.items():
         _restore_optimizer(name, optimizer, optim_tensors, record["optimizers"][name])
     fields = ("cur_nimg", "batch_idx", "cur_tick", "elapsed_sec", "pl_mean")
-    return Progress(**{k: record[k] for k in fields})
+    return RunCounters(**{k: record[k] for k in fields})
 
 
 def append_metrics(run_dir: Path, line: dict[str, Any]) -> None:

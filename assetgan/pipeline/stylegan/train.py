@@ -1,10 +1,12 @@
 """StyleGAN2 training loop: non-saturating loss, lazy R1, optional path length, mixing, EMA.
 
-`train(config, progress, resume)` runs plainly labelled blocks (set up the run, load data, build
+`run(config, progress)` runs plainly labelled blocks (set up the run, load data, build
 networks, optimizers, resume, fixed grids, KID references, then the loop: fetch, G step,
 G regularisation, D step, D regularisation, EMA, bookkeeping, tick/snapshot). Everything random
 in iteration i derives from (config.seed, i), so a resumed run repeats the uninterrupted one
-(same CPU thread settings assumed). Library code never prints: events go to `progress`.
+(same CPU thread settings assumed). Library code never prints: core.progress events go to
+`progress` (task "loading": images loaded; task "training": kimg, with the losses as metrics and
+each tick's line as the message).
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import resource
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.stylegan import kid as kid_metric
 from assetgan.pipeline.stylegan import run_dir as runs
-from assetgan.pipeline.stylegan.dataset import load_images
+from assetgan.pipeline.stylegan.dataset import list_images, load_images
 from assetgan.pipeline.stylegan.discriminator import Discriminator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import (
@@ -34,23 +38,15 @@ from assetgan.pipeline.stylegan.sampling import (
     write_grid,
     z_from_seeds,
 )
-from assetgan.pipeline.stylegan.train_config import TrainConfig
+from assetgan.pipeline.stylegan.train_config import GanTrainConfig
 
 KID_SEED = 123  # latents of the KID samples: the same at every snapshot
 
 
 @dataclass(frozen=True)
-class TrainEvent:
-    """What the loop reports to its `progress` callback."""
+class GanTrainResult:
+    """Where a `gan train` run ended."""
 
-    kind: str  # loading | start | iteration | tick | done
-    kimg: float  # thousand real images shown so far (loading: images loaded)
-    total_kimg: float  # target (loading: images to load)
-    stats: dict[str, float] = field(default_factory=dict)  # last losses / the tick's metrics line
-
-
-@dataclass(frozen=True)
-class TrainResult:
     run_dir: Path  # the run directory
     checkpoint: Path  # the last checkpoint written
     kimg: float  # kimg reached
@@ -149,7 +145,7 @@ class Networks:
         return {"G": self.g_opt, "D": self.d_opt}
 
 
-def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+def build_networks(config: GanTrainConfig, device: torch.device) -> Networks:
     """G, G_ema, D (initialisation is a pure function of config.seed) and their optimizers."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -168,7 +164,7 @@ def build_networks(config: TrainConfig, device: torch.device) -> Networks:
 
 def train_iteration(
     nets: Networks,
-    config: TrainConfig,
+    config: GanTrainConfig,
     images: torch.Tensor,  # [N, C, H, W] uint8 training set (CPU)
     batch_idx: int,  # iteration number: seeds every random draw, schedules lazy regularisation
     cur_nimg: int,  # real images shown before this iteration (EMA ramp-up)
@@ -237,14 +233,27 @@ def train_iteration(
     return stats, pl_mean
 
 
-def train(
-    config: TrainConfig,
-    progress: Callable[[TrainEvent], None] | None = None,
-    resume: bool = False,  # continue RUN_DIR (config.out) from its latest checkpoint
-) -> TrainResult:
-    """Train G/D per `config`; returns where the run ended. Resuming needs the same data."""
-    report = progress or (lambda event: None)
-    device = torch.device(config.device)
+def tick_message(line: dict[str, float]) -> str:
+    """The one-line summary of a metrics.jsonl line (the `message` of a tick's event)."""
+    kid = f" KID {line['kid'] * 1e3:.2f}e-3" if "kid" in line else ""
+    return (
+        f"kimg {line['kimg']:.1f}  G {line['loss_g']:.3f}  D {line['loss_d']:.3f}  "
+        f"{line['sec_per_iter']:.2f} s/iter{kid}"
+    )
+
+
+def _losses(stats: dict[str, float]) -> dict[str, float]:
+    return {"loss_g": stats["loss_g"], "loss_d": stats["loss_d"]}
+
+
+def run(config: GanTrainConfig, progress: Progress | None = None) -> GanTrainResult:
+    """Train G/D per `config` into `config.out` (a new run, or with `resume` the run there
+    continued from its latest checkpoint: same data). Writes train_config.json (device resolved),
+    reals.png, samples/, metrics.jsonl and checkpoints/ (run_dir.py)."""
+    list_images(config.data)  # bad --data fails before anything is written
+    config = replace(config, device=Device(resolve_device(config.device)))
+    resume = config.resume
+    device = torch.device(config.device.value)
     total_nimg = round(config.total_kimg * 1000)
 
     # Set up the run directory.
@@ -261,9 +270,7 @@ def train(
 
     # Load the training images (uint8, in memory).
     res = config.generator.resolution
-    images = load_images(
-        config.data, res, lambda done, total: report(TrainEvent("loading", done, total))
-    )
+    images = load_images(config.data, res, progress)
     num_images = images.shape[0]
 
     # Build the networks and optimizers (lazy regularisation corrects lr and betas).
@@ -271,7 +278,7 @@ def train(
     generator_ema = nets.generator_ema
 
     # Resume or start.
-    state = runs.Progress(cur_nimg=0, batch_idx=0, cur_tick=0, elapsed_sec=0.0, pl_mean=0.0)
+    state = runs.RunCounters(cur_nimg=0, batch_idx=0, cur_tick=0, elapsed_sec=0.0, pl_mean=0.0)
     if resume:
         state = runs.read_checkpoint(
             checkpoint, nets.generator, generator_ema, nets.discriminator, nets.optimizers()
@@ -315,7 +322,7 @@ def train(
     tick_nimg = max(1, round(config.tick_kimg * 1000))
     tick_stats: dict[str, list[float]] = defaultdict(list)
     last_line: dict[str, float] = {}
-    report(TrainEvent("start", cur_nimg / 1000, config.total_kimg))
+    emit(progress, cur_nimg / 1000, config.total_kimg, task="training")
     done = cur_nimg >= total_nimg
     while not done:
         iter_start = time.time()
@@ -328,14 +335,7 @@ def train(
         batch_idx += 1
         tick_train_sec += time.time() - iter_start
         done = cur_nimg >= total_nimg
-        report(
-            TrainEvent(
-                "iteration",
-                cur_nimg / 1000,
-                config.total_kimg,
-                stats,
-            )
-        )
+        emit(progress, cur_nimg / 1000, config.total_kimg, "training", metrics=_losses(stats))
         snap_due = done or cur_nimg // snap_nimg > last_snap_nimg // snap_nimg
         if not (snap_due or cur_nimg >= tick_start_nimg + tick_nimg):
             continue
@@ -370,7 +370,7 @@ def train(
         line["maintenance_sec"] = time.time() - maintenance_start
         runs.append_metrics(run_dir, line)
         if snap_due:
-            counters = runs.Progress(cur_nimg, batch_idx, cur_tick + 1, elapsed, float(pl_mean))
+            counters = runs.RunCounters(cur_nimg, batch_idx, cur_tick + 1, elapsed, float(pl_mean))
             checkpoint = runs.write_checkpoint(
                 run_dir,
                 counters,
@@ -381,11 +381,17 @@ def train(
                 config.keep_checkpoints,
             )
             last_snap_nimg = cur_nimg
-        report(TrainEvent("tick", cur_nimg / 1000, config.total_kimg, line))
+        emit(
+            progress,
+            cur_nimg / 1000,
+            config.total_kimg,
+            "training",
+            message=tick_message(line),
+            metrics=_losses(line),
+        )
         last_line = line
         cur_tick += 1
         tick_stats = defaultdict(list)
         tick_start_nimg, tick_train_sec = cur_nimg, 0.0
 
-    report(TrainEvent("done", cur_nimg / 1000, config.total_kimg, last_line))
-    return TrainResult(run_dir, checkpoint, cur_nimg / 1000, last_line)
+    return GanTrainResult(run_dir, checkpoint, cur_nimg / 1000, last_line)

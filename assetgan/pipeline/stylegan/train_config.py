@@ -1,4 +1,4 @@
-"""TrainConfig: everything a `gan train` run needs, saved as RUN_DIR/train_config.json.
+"""GanTrainConfig: everything a `gan train` run needs, saved as RUN_DIR/train_config.json.
 
 Presets (docs/stylegan.md, "Presets"):
 - `cpu64`: the compact model MEASURED.md found to learn cars on 2 CPU cores in ~1.5 h at 64x64:
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.config import DiscriminatorConfig, GeneratorConfig
 
@@ -25,19 +26,25 @@ TRAIN_SCHEMA_VERSION = 1
 
 
 class Preset(StrEnum):
+    """Model + schedule presets (module docstring)."""
+
     cpu64 = "cpu64"
     auto = "auto"
 
 
+# Fields that say how this invocation runs, not what the run is: left out of train_config.json.
+NOT_SAVED = ("resume",)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class GanTrainConfig:
     """A training run: models, data, optimisation, schedule and outputs."""
 
     data: str  # image folder (DIR/images if present, else DIR)
     out: str  # run directory (checkpoints, samples, metrics.jsonl, train_config.json)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)  # G (and G_ema) contract
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # D contract
-    preset: str = "cpu64"  # the preset these settings came from (informational)
+    preset: Preset = Preset.cpu64  # the preset these settings came from (informational)
     total_kimg: float = 200.0  # train until this many thousand real images were shown
     batch: int = 16  # images per G and per D step
     g_lr: float = 0.0025  # Adam learning rate of G
@@ -59,13 +66,21 @@ class TrainConfig:
     kid_images: int = 1000  # generated/real images for KID at each snapshot, 0 = no KID
     grid_seeds: int = 32  # fixed seeds 0..N-1 of the sample grid
     seed: int = 0  # everything random derives from (seed, iteration)
-    device: str = "cpu"  # torch device
+    device: Device = Device.auto  # torch device; run() saves the resolved one (cpu or cuda)
+    resume: bool = False  # continue `out` from its latest checkpoint (not saved: NOT_SAVED)
 
     def __post_init__(self) -> None:
+        for name, choice in (("preset", Preset), ("device", Device)):  # strings from JSON
+            value = getattr(self, name)
+            if value not in tuple(choice):
+                raise AssetganError(
+                    f"GanTrainConfig.{name} {value!r} is not one of {[c.value for c in choice]}"
+                )
+            object.__setattr__(self, name, choice(value))
         if self.generator.resolution != self.discriminator.resolution:
-            raise AssetganError("TrainConfig: generator and discriminator resolutions differ")
+            raise AssetganError("GanTrainConfig: generator and discriminator resolutions differ")
         if self.generator.crop_rows is not None:
-            raise AssetganError("TrainConfig: training with crop_rows is not supported")
+            raise AssetganError("GanTrainConfig: training with crop_rows is not supported")
         group = min(self.discriminator.mbstd_group_size, self.batch)
         if self.batch < 1 or self.batch % group:
             raise AssetganError(
@@ -74,26 +89,32 @@ class TrainConfig:
             )
         for name in ("total_kimg", "tick_kimg", "snap_kimg", "g_lr", "d_lr", "ema_kimg"):
             if getattr(self, name) <= 0:
-                raise AssetganError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
+                raise AssetganError(f"GanTrainConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.d_reg_interval < 1 or self.g_reg_interval < 1 or self.keep_checkpoints < 1:
-            raise AssetganError("TrainConfig: intervals and keep_checkpoints must be >= 1")
+            raise AssetganError("GanTrainConfig: intervals and keep_checkpoints must be >= 1")
         if self.r1_gamma < 0 or self.pl_weight < 0 or not 0 <= self.style_mixing_prob <= 1:
-            raise AssetganError("TrainConfig: gamma, pl_weight >= 0 and mixing prob in [0, 1]")
+            raise AssetganError("GanTrainConfig: gamma, pl_weight >= 0 and mixing prob in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in NOT_SAVED
+        }
+        data["preset"] = self.preset.value
+        data["device"] = self.device.value
         data["generator"] = self.generator.to_dict()
         data["discriminator"] = self.discriminator.to_dict()
         data["betas"] = list(self.betas)
         return {"kind": "stylegan2_train", "schema_version": TRAIN_SCHEMA_VERSION, **data}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: dict[str, Any]) -> GanTrainConfig:
         data = dict(data)
         if data.pop("schema_version", TRAIN_SCHEMA_VERSION) != TRAIN_SCHEMA_VERSION:
             raise AssetganError("train_config.json: unsupported schema_version")
         data.pop("kind", None)
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - set(NOT_SAVED)
         unknown = sorted(set(data) - known)
         if unknown:
             raise AssetganError(f"train_config.json: unknown fields {unknown}")
@@ -103,10 +124,11 @@ class TrainConfig:
         return cls(**data)
 
 
-def preset_config(preset: Preset | str, data: str, out: str, resolution: int) -> TrainConfig:
-    """The TrainConfig of a named preset at `resolution` (override fields with dataclasses.replace)."""
-    name = Preset(preset).value
-    if name == "cpu64":
+def preset_config(preset: Preset | str, data: str, out: str, resolution: int) -> GanTrainConfig:
+    """The GanTrainConfig of a named preset at `resolution` (override fields with
+    dataclasses.replace)."""
+    name = Preset(preset)
+    if name is Preset.cpu64:
         generator = GeneratorConfig(
             resolution=resolution,
             z_dim=128,
@@ -118,7 +140,7 @@ def preset_config(preset: Preset | str, data: str, out: str, resolution: int) ->
         discriminator = DiscriminatorConfig(
             resolution=resolution, channel_base=1024, channel_max=128
         )
-        return TrainConfig(
+        return GanTrainConfig(
             data=data,
             out=out,
             generator=generator,
@@ -133,7 +155,7 @@ def preset_config(preset: Preset | str, data: str, out: str, resolution: int) ->
     batch = max(min(4096 // resolution, 32), 4)
     base = 32768 if resolution >= 512 else 16384
     lr = 0.002 if resolution >= 1024 else 0.0025
-    return TrainConfig(
+    return GanTrainConfig(
         data=data,
         out=out,
         generator=GeneratorConfig(resolution=resolution, mapping_layers=2, channel_base=base),
