@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import PART_ID
 from assetgan.core.errors import AssetganError
 from assetgan.pipeline.multiview.viewcode import (
+    ViewCodeConfig,
     mean_colour,
     measure_view_code,
     part_miou,
+    run,
     visible_jaccard,
 )
+from assetgan.pipeline.stylegan.checkpoint import save_generator
+from assetgan.pipeline.stylegan.config import GeneratorConfig
+from assetgan.pipeline.stylegan.networks import Generator
 
 SIZE = 16
 BODY = PART_ID["car_body"]
@@ -63,6 +70,26 @@ def _toy_predictor(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parts, np.zeros((len(images), 12, 3))
 
 
+def toy_predictor_factory(checkpoint: Path, device: str):
+    """A predictor factory (`--predictor test_viewcode:toy_predictor_factory`): the toy labels."""
+    return _toy_predictor
+
+
+TOY_SPEC = "test_viewcode:toy_predictor_factory"
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory) -> tuple[Path, Path]:
+    """A random 8x8 Generator checkpoint and a stand-in segmenter file."""
+    root = tmp_path_factory.mktemp("viewcode")
+    torch.manual_seed(0)
+    config = GeneratorConfig(resolution=8, z_dim=8, w_dim=8, channel_base=32, channel_max=8)
+    ckpt = save_generator(Generator(config), root / "G.safetensors")
+    segmenter = root / "S.safetensors"
+    segmenter.write_bytes(b"read by the toy factory only")
+    return ckpt, segmenter
+
+
 def test_helpers_by_hand() -> None:
     a = np.array([[0, 0], [3, 3]])
     b = np.array([[0, 3], [3, 3]])
@@ -93,7 +120,30 @@ def test_layout_split_is_found() -> None:
     assert by_k[5].paint_vs_content > by_k[2].paint_vs_content + 0.05
     assert by_k[5].paint_held < by_k[2].paint_held
     assert report.best_k in (1, 2)
-    assert json.loads(json.dumps(report.to_json()))["best_k"] == report.best_k
+    assert json.loads(json.dumps(report.to_dict()))["best_k"] == report.best_k
+    assert report.table()[-1].startswith(f"best K = {report.best_k} ")
+
+
+def test_run_writes_report_and_mixing_grid(tmp_path, tiny_files) -> None:
+    ckpt, segmenter = tiny_files
+    events = []
+    config = ViewCodeConfig(ckpt, segmenter, tmp_path / "vc", pairs=3, predictor=TOY_SPEC)
+    result = run(config, events.append)
+    num_ws = result.report.num_ws
+    assert [(e.done, e.total, e.task) for e in events] == [
+        (k, num_ws - 1, "split points") for k in range(1, num_ws)
+    ]
+    assert result.report.pairs == 3 and len(result.report.splits) == num_ws - 1
+    assert json.loads(result.report_path.read_text()) == json.loads(
+        json.dumps(result.report.to_dict())
+    )
+    assert result.mix_grid == tmp_path / "vc" / f"mix_K{result.report.best_k}.png"
+    # A row of the 3 view sources over 3 content rows, each behind its source (first column).
+    assert Image.open(result.mix_grid).size == (4 * 8, 4 * 8)
+    again = run(config)  # deterministic per seed
+    assert again.report == result.report
+    with pytest.raises(AssetganError, match="--pairs must be at least 1"):
+        run(ViewCodeConfig(ckpt, segmenter, tmp_path / "x", pairs=0, predictor=TOY_SPEC))
 
 
 def test_bad_input() -> None:
@@ -108,17 +158,19 @@ def test_bad_input() -> None:
         measure_view_code(generator, broken, [0], [1])
 
 
-def test_cli_missing_segmenter(tmp_path) -> None:
+def test_cli_viewcode_and_bad_input(tmp_path, tiny_files) -> None:
     from assetgan.cli import app
-    from assetgan.pipeline.stylegan.checkpoint import save_generator
-    from assetgan.pipeline.stylegan.config import GeneratorConfig
-    from assetgan.pipeline.stylegan.networks import Generator
 
-    ckpt = tmp_path / "G.safetensors"
-    config = GeneratorConfig(resolution=8, z_dim=8, w_dim=8, channel_base=32, channel_max=8)
-    save_generator(Generator(config), ckpt)
+    ckpt, segmenter = tiny_files
+    args = ["gan", "viewcode", "--ckpt", str(ckpt), "--pairs", "2", "--threads", "1"]
     result = CliRunner().invoke(
-        app, ["gan", "viewcode", "--ckpt", str(ckpt), "--segmenter", str(tmp_path / "no.st")]
+        app, [*args, "--segmenter", str(segmenter), "--predictor", TOY_SPEC, "-o", str(tmp_path)]
     )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "viewcode.json").read_text())
+    assert f"best K = {report['best_k']} " in result.output and report["pairs"] == 2
+    result = CliRunner().invoke(app, [*args, "--segmenter", str(tmp_path / "no.st")])
     assert result.exit_code == 1
     assert "no such segmenter checkpoint" in result.output
+    result = CliRunner().invoke(app, [*args, "--segmenter", str(segmenter), "--predictor", "x"])
+    assert result.exit_code == 1 and "must look like package.module:function" in result.output

@@ -286,42 +286,21 @@ def viewcode_command(
     left column: content sources).
     Example: assetgan gan viewcode --ckpt G.safetensors --segmenter S.safetensors --out viewcode
     """
-    from assetgan.commands.app import progress_bar
-    from assetgan.core.io_utils import atomic_write_json
-    from assetgan.pipeline.annotate.simulate import load_predictor
-    from assetgan.pipeline.multiview.viewcode import measure_view_code
-    from assetgan.pipeline.stylegan.checkpoint import load_generator
-    from assetgan.pipeline.stylegan.run_dir import resolve_generator_file
-    from assetgan.pipeline.stylegan.sampling import mixing_grid
+    from assetgan.pipeline.multiview.viewcode import ViewCodeConfig, run
 
     _set_threads(threads)
-    resolved = resolve_device(device)
-    generator = load_generator(resolve_generator_file(ckpt), device=resolved)
-    labeler = load_predictor(segmenter, resolved, predictor)
-    base = seed * 1_000_003
-    view_seeds = list(range(base, base + pairs))
-    content_seeds = list(range(base + pairs, base + 2 * pairs))
-    with progress_bar("split points", generator.num_ws - 1) as advance:
-        report = measure_view_code(
-            generator, labeler, view_seeds, content_seeds, psi=psi, progress=advance
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "viewcode.json", report.to_json())
-    mixing_grid(
-        generator,
-        content_seeds[:6],
-        view_seeds[:8],
-        list(range(report.best_k)),
-        out / f"mix_K{report.best_k}.png",
+    config = ViewCodeConfig(
+        generator=ckpt,
+        segmenter=segmenter,
+        out=out,
+        pairs=pairs,
         psi=psi,
+        seed=seed,
+        predictor=predictor,
+        device=device,
     )
-    typer.echo(f"{'K':>3} {'layout A':>9} {'layout B':>9} {'view held':>9} {'paint held':>10}")
-    for s in report.splits:
-        typer.echo(
-            f"{s.k:>3} {s.layout_vs_view:>9.3f} {s.layout_vs_content:>9.3f} "
-            f"{s.view_held:>9.2f} {s.paint_held:>10.2f}"
-        )
-    typer.echo(
-        f"best K = {report.best_k} (baseline layout A vs B {report.baseline_layout:.3f}); "
-        f"wrote {out}/viewcode.json"
-    )
+    with progress_bar("split points") as progress:
+        result = run(config, progress)
+    for line in result.report.table():
+        typer.echo(line)
+    typer.echo(f"wrote {result.report_path} and {result.mix_grid}")

@@ -14,24 +14,38 @@ annotate/simulate.py) labels A, B and every mix; per pair and K:
 the fraction whose body colour is closer to B than to A. The best K maximises their mean: the
 view comes from the coarse code and the appearance from the rest. What it does not measure:
 whether the 3D shape (as opposed to the 2D layout) is held, and how good the images are.
+
+`run(ViewCodeConfig)` (`gan viewcode`) loads the generator and the segmenter, measures, and
+writes OUT/viewcode.json (the report) and OUT/mix_K<best>.png (a mixing grid at the best K).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from assetgan.assets.taxonomy import CAR_5, CAR_12, car20_to_car5, car20_to_car12
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import atomic_write_json
 from assetgan.core.metrics import confusion, miou_from_confusion
+from assetgan.core.progress import Progress, emit
+from assetgan.pipeline.annotate.predictor import Predictor, load_predictor
+from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
-from assetgan.pipeline.stylegan.sampling import crossover, synthesize_uint8, ws_from_seeds
+from assetgan.pipeline.stylegan.run_dir import resolve_generator_file
+from assetgan.pipeline.stylegan.sampling import (
+    crossover,
+    mixing_grid,
+    synthesize_uint8,
+    ws_from_seeds,
+)
 
-# images [N, H, W, 3] uint8 -> (car_20 ids [N, H, W], keypoints [N, 12, 3] (x, y, v))
-Predictor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+SEED_STRIDE = 1_000_003  # --seed s: view seeds s * SEED_STRIDE + [0, pairs), content the next
+MIX_ROWS, MIX_COLUMNS = 6, 8  # content sources (rows) and view sources (columns) of the grid
 BODY_5 = CAR_5.index("body")
 
 
@@ -63,8 +77,43 @@ class ViewCodeReport:
     splits: list[SplitScore]  # one per K = 1 .. num_ws - 1
     best_k: int  # K with the highest score
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON form written to viewcode.json."""
         return asdict(self)
+
+    def table(self) -> list[str]:
+        """The scores per K as text lines, then the best K (what `gan viewcode` prints)."""
+        lines = [f"{'K':>3} {'layout A':>9} {'layout B':>9} {'view held':>9} {'paint held':>10}"]
+        lines += [
+            f"{s.k:>3} {s.layout_vs_view:>9.3f} {s.layout_vs_content:>9.3f} "
+            f"{s.view_held:>9.2f} {s.paint_held:>10.2f}"
+            for s in self.splits
+        ]
+        lines.append(f"best K = {self.best_k} (baseline layout A vs B {self.baseline_layout:.3f})")
+        return lines
+
+
+@dataclass(frozen=True)
+class ViewCodeConfig:
+    """`gan viewcode`: which generator, which segmenter, how many pairs, where to write."""
+
+    generator: Path  # generator .safetensors, a checkpoint directory or a run directory (G_ema)
+    segmenter: Path  # CarWorld segmenter checkpoint that labels A, B and the mixes
+    out: Path  # output directory: viewcode.json and mix_K<best>.png
+    pairs: int = 64  # (view, content) pairs measured
+    psi: float = 1.0  # truncation of A and B (1 = none)
+    seed: int = 0  # view seeds seed * SEED_STRIDE + [0, pairs), content seeds the next pairs
+    predictor: str | None = None  # "module:function" predictor factory; None = by checkpoint kind
+    device: Device = Device.auto  # where the generator and the segmenter run
+
+
+@dataclass(frozen=True)
+class ViewCodeResult:
+    """What `run` measured and wrote."""
+
+    report: ViewCodeReport  # the measurement
+    report_path: Path  # OUT/viewcode.json (report.to_dict())
+    mix_grid: Path  # OUT/mix_K<best>.png: top row view sources, left column content sources
 
 
 def part_miou(a: np.ndarray, b: np.ndarray, classes: int) -> float:
@@ -159,7 +208,7 @@ def measure_view_code(
     view_seeds: list[int],  # A: give ws[:K]
     content_seeds: list[int],  # B: give ws[K:]; paired with view_seeds one to one
     psi: float = 1.0,
-    progress: Callable[[int, int], None] | None = None,  # (done, total) split points
+    progress: Progress | None = None,  # task "split points": K done of num_ws - 1
 ) -> ViewCodeReport:
     """Score every split point K = 1 .. num_ws - 1 (module docstring)."""
     if len(view_seeds) != len(content_seeds) or not view_seeds:
@@ -175,8 +224,7 @@ def measure_view_code(
         splits.append(
             _score_split(k, view, content, _label(synthesize_uint8(generator, mixed), predictor))
         )
-        if progress is not None:
-            progress(k, num_ws - 1)
+        emit(progress, k, num_ws - 1, task="split points")
     baseline = float(
         np.mean(
             [
@@ -194,3 +242,34 @@ def measure_view_code(
         splits=splits,
         best_k=best.k,
     )
+
+
+def view_and_content_seeds(seed: int, pairs: int) -> tuple[list[int], list[int]]:
+    """The A seeds and the B seeds of `--seed seed --pairs pairs` (disjoint ranges)."""
+    base = seed * SEED_STRIDE
+    return list(range(base, base + pairs)), list(range(base + pairs, base + 2 * pairs))
+
+
+def run(config: ViewCodeConfig, progress: Progress | None = None) -> ViewCodeResult:
+    """Measure the view code of `config.generator` and write viewcode.json and the mixing grid."""
+    if config.pairs < 1:
+        raise AssetganError(f"--pairs must be at least 1, got {config.pairs}")
+    device = resolve_device(config.device)
+    generator = load_generator(resolve_generator_file(config.generator), device=device)
+    predictor = load_predictor(Path(config.segmenter), device, config.predictor)
+    view_seeds, content_seeds = view_and_content_seeds(config.seed, config.pairs)
+    report = measure_view_code(
+        generator, predictor, view_seeds, content_seeds, psi=config.psi, progress=progress
+    )
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report_path = atomic_write_json(out / "viewcode.json", report.to_dict())
+    grid = mixing_grid(
+        generator,
+        content_seeds[:MIX_ROWS],
+        view_seeds[:MIX_COLUMNS],
+        list(range(report.best_k)),
+        out / f"mix_K{report.best_k}.png",
+        psi=config.psi,
+    )
+    return ViewCodeResult(report=report, report_path=report_path, mix_grid=grid)
