@@ -19,9 +19,15 @@ from pathlib import Path
 
 import torch
 
+from assetgan.core.device import Device
 from assetgan.pipeline.downstream.data import load_labeled
-from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig, count_parameters
-from assetgan.pipeline.downstream.train import TrainConfig, train
+from assetgan.pipeline.downstream.model import (
+    Architecture,
+    Segmenter,
+    SegmenterConfig,
+    count_parameters,
+)
+from assetgan.pipeline.downstream.train import SegmentTrainConfig, fit
 
 THIN_PARTS = ("handles", "mirror", "licensePlate", "grilles", "car_lights", "tailLight")
 
@@ -34,28 +40,34 @@ def main() -> None:
     parser.add_argument("--work", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--class-weight-power", type=float, default=0.0)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--device", choices=[d.value for d in Device], default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train_set, test_set = load_labeled(args.train), load_labeled(args.test)
     results = {}
-    for architecture in ("unet", "lraspp"):
+    for architecture in Architecture:
         out = Path(args.work) / architecture
         shutil.rmtree(out, ignore_errors=True)
         model = SegmenterConfig(architecture=architecture)
-        config = TrainConfig(
+        config = SegmentTrainConfig(
+            data=Path(args.train),
+            out=out,
+            val=Path(args.test),
+            device=Device(args.device),
             model=model,
             minutes=args.minutes,
+            batch=args.batch,
             seed=args.seed,
             class_weight_power=args.class_weight_power,
         )
         start = time.perf_counter()
-        checkpoint = train(config, train_set, out, val=test_set)
-        metrics = json.loads((out / "val_metrics.json").read_text())
-        info = json.loads(checkpoint.with_suffix(".json").read_text())["info"]
-        results[architecture] = {
+        trained = fit(config, train_set, val=test_set)  # both sets read once for both networks
+        metrics = json.loads(trained.val_metrics.read_text())
+        results[architecture.value] = {
             "parameters": count_parameters(Segmenter(model)),
-            "steps": info["steps"],
-            "epochs": info["epochs"],
+            "steps": trained.steps,
+            "epochs": trained.epochs,
             "seconds": round(time.perf_counter() - start, 1),
             **{
                 f"miou_{t}": metrics["segmentation"][t]["miou"]

@@ -1,8 +1,10 @@
 """`assetgan segment` and assetgan.pipeline.downstream: data, flip, metrics, training, checkpoints,
-the simulated annotator's predictor, and every command through CliRunner."""
+the simulated annotator's predictor, each verb's run() from Python, and every command through
+CliRunner."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import KEYPOINT_ID, KEYPOINTS, PART_ID
 from assetgan.cli import app
+from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
 from assetgan.pipeline.downstream.checkpoint import load_segmenter, save_segmenter
 from assetgan.pipeline.downstream.data import (
@@ -23,31 +26,36 @@ from assetgan.pipeline.downstream.data import (
     gaussian_heatmaps,
     load_labeled,
 )
-from assetgan.pipeline.downstream.evaluate import evaluate_predictions
-from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
-from assetgan.pipeline.downstream.predict import decode_all, predict
+from assetgan.pipeline.downstream.evaluate import SegmentEvalConfig, evaluate_predictions
+from assetgan.pipeline.downstream.model import Architecture, Segmenter, SegmenterConfig
+from assetgan.pipeline.downstream.predict import SegmentPredictConfig, decode_all, predict
 from assetgan.pipeline.downstream.train import (
-    TrainConfig,
+    SegmentTrainConfig,
     batch_indices,
+    fit,
     loss_terms,
     make_batch,
-    train,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 runner = CliRunner()
 TINY_MODEL = SegmenterConfig(channels=(8, 16, 24))
-TINY_TRAIN = TrainConfig(model=TINY_MODEL, epochs=1, batch=8, warmup_steps=2, log_every=1)
+
+
+def tiny_train(data: Path, out: Path, **settings) -> SegmentTrainConfig:
+    """The tiny training config of these tests (1 epoch of 8-image batches on the CPU)."""
+    defaults = {"model": TINY_MODEL, "epochs": 1, "batch": 8, "warmup_steps": 2, "log_every": 1}
+    return SegmentTrainConfig(data, out, device=Device.cpu, **{**defaults, **settings})
 
 
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory) -> Path:
     """A tiny CarWorld split rendered by the real generator (24 images, 64 px)."""
-    from assetgan.pipeline.carworld.generate import run
+    from assetgan.pipeline.carworld.generate import WorldRenderConfig, run
     from assetgan.pipeline.carworld.split import WorldConfig
 
     out = tmp_path_factory.mktemp("world") / "tiny"
-    run(WorldConfig(split="tiny", n=24, size=64, seed=3), out)
+    run(WorldRenderConfig(WorldConfig(split="tiny", n=24, size=64, seed=3), out))
     return out
 
 
@@ -57,9 +65,19 @@ def labeled(split_dir) -> LabeledArrays:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, labeled) -> Path:
+def train_events(tmp_path_factory, split_dir) -> tuple:
+    """(SegmentTrainResult, progress events) of `segment train` run from Python."""
+    from assetgan.pipeline.downstream.train import run
+
     out = tmp_path_factory.mktemp("seg") / "run"
-    return train(TINY_TRAIN, labeled, out, val=labeled)
+    events = []
+    result = run(tiny_train(split_dir, out, val=split_dir), events.append)
+    return result, events
+
+
+@pytest.fixture(scope="module")
+def trained(train_events) -> Path:
+    return train_events[0].checkpoint
 
 
 def _expect_error(result, *fragments: str) -> None:
@@ -167,15 +185,11 @@ def test_metrics_on_a_hand_computed_corruption():
 
 
 def test_training_reduces_the_loss_and_is_deterministic(labeled, tmp_path):
-    import dataclasses
-
     eight = dataclasses.replace(
         labeled, names=labeled.names[:8], images=labeled.images[:8],
         part_ids=labeled.part_ids[:8], keypoints_xyv=labeled.keypoints_xyv[:8],
     )  # fmt: skip
-    config = TrainConfig(
-        model=TINY_MODEL, epochs=12, batch=8, warmup_steps=1, lr=1e-2, flip=0, log_every=1
-    )
+    config = tiny_train(labeled.root, tmp_path / "a", epochs=12, warmup_steps=1, lr=1e-2, flip=0)
     batch = make_batch(eight, *batch_indices(8, 8, 0, 0), config)  # the one batch of an epoch
 
     def total(model):
@@ -185,8 +199,10 @@ def test_training_reduces_the_loss_and_is_deterministic(labeled, tmp_path):
 
     torch.manual_seed(0)
     before = total(Segmenter(TINY_MODEL))
-    first, _ = load_segmenter(train(config, eight, tmp_path / "a"))
-    second, _ = load_segmenter(train(config, eight, tmp_path / "b"))
+    first, _ = load_segmenter(fit(config, eight).checkpoint)
+    second, _ = load_segmenter(
+        fit(dataclasses.replace(config, out=tmp_path / "b"), eight).checkpoint
+    )
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert total(first) < 0.9 * before  # 3.33 -> 2.88 when written (updates BN stats: last)
@@ -211,14 +227,14 @@ def test_rerun_resumes_and_another_config_is_refused(labeled, trained, tmp_path)
     import shutil
 
     run = Path(shutil.copytree(trained.parent, tmp_path / "run"))
-    train(TINY_TRAIN, labeled, run)  # all epochs done: no more steps
+    assert fit(tiny_train(labeled.root, run), labeled).steps == 3  # all epochs done: no more
     assert json.loads((run / "state.json").read_text())["step"] == 3
     with pytest.raises(AssetganError, match="another config"):
-        train(TrainConfig(model=TINY_MODEL, epochs=1, batch=8, seed=1), labeled, run)
+        fit(tiny_train(labeled.root, run, seed=1), labeled)
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "x.txt").write_text("x")
     with pytest.raises(AssetganError, match="not a segmenter training directory"):
-        train(TINY_TRAIN, labeled, tmp_path / "foreign")
+        fit(tiny_train(labeled.root, tmp_path / "foreign"), labeled)
 
 
 def test_checkpoint_round_trip_gives_identical_predictions(labeled, trained, tmp_path):
@@ -252,12 +268,15 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path, trained):
 
 
 def test_generated_dataset_format_reads_kept_samples(tmp_path):
+    from assetgan.pipeline.datasets.layout import DatasetConfig, GeneratedDataset
+
     root = tmp_path / "ds"
     for sub in ("images", "parts", "meta"):
         (root / sub).mkdir(parents=True)
-    (root / "dataset.json").write_text(
-        json.dumps({"kind": "assetgan_generated_dataset", "schema_version": 1})
-    )
+    GeneratedDataset(
+        root, DatasetConfig(n=3), "g" * 64, "i" * 64, "car_20", ("background",), KEYPOINTS,
+        (16, 16), 3,
+    ).save()  # fmt: skip
     lines = []
     for seed in range(3):
         name = f"{seed:08d}"
@@ -266,7 +285,8 @@ def test_generated_dataset_format_reads_kept_samples(tmp_path):
         xyv = [[float(seed), 2.0, 2]] * 12
         (root / f"meta/{name}.json").write_text(json.dumps({"keypoints": {"xyv": xyv}}))
         files = {"image": f"images/{name}.png", "parts": f"parts/{name}.png"}
-        lines.append(json.dumps({"id": name, "seed": seed, "kept": seed != 1, **files}))
+        record = {"id": name, "seed": seed, "score": 0.1 * seed, "kept": seed != 1, **files}
+        lines.append(json.dumps(record))
     (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     data = load_labeled(root)
     assert data.kind == "generated_dataset" and data.names == ("00000000", "00000002")
@@ -318,6 +338,82 @@ def test_annotate_simulate_end_to_end_with_the_real_segmenter(tmp_path, trained)
     assert report["mean_pixel_accuracy"] > 0.9 and len(report["samples"]) == 2
 
 
+# ---- the verbs from Python ------------------------------------------------------------------------
+
+
+def test_train_run_reads_trains_and_reports(train_events, split_dir):
+    result, events = train_events
+    out = result.checkpoint.parent
+    assert (result.images, result.steps, result.epochs) == (24, 3, 1.0)
+    assert result.val_metrics == out / "val_metrics.json"
+    metrics = json.loads(result.val_metrics.read_text())
+    assert result.val_scores.miou_car_20 == metrics["segmentation"]["car_20"]["miou"]
+    assert result.val_scores.pck_0_1 == metrics["keypoints"]["pck@0.1"]
+    _, info = load_segmenter(result.checkpoint)
+    assert info["data"] == str(split_dir) and info["visible_threshold"] == result.visible_threshold
+    assert set(info["train"]) == set(json.loads((out / "config.json").read_text()))
+    assert "data" not in info["train"] and info["train"]["model"]["architecture"] == "unet"
+    tasks = [e.task for e in events]
+    assert tasks.count("reading tiny") == 2  # train and val sets
+    steps = [e for e in events if e.task == "training (steps)"]
+    assert [e.done for e in steps] == [1, 2, 3] and steps[-1].total == 3
+    assert set(steps[-1].metrics) == {"cross_entropy", "heatmap_mse"}
+
+
+def test_architecture_is_a_str_enum_in_the_json():
+    config = SegmenterConfig(architecture="lraspp")
+    assert config.architecture is Architecture.lraspp
+    assert json.dumps(config.to_dict()["architecture"]) == '"lraspp"'
+    assert SegmenterConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(AssetganError, match="not one of"):
+        SegmenterConfig(architecture="resnet")
+
+
+def test_eval_run_writes_metrics_and_sheet(trained, split_dir, labeled, tmp_path):
+    from assetgan.pipeline.downstream.evaluate import run
+
+    config = SegmentEvalConfig(
+        trained, split_dir, tmp_path / "m.json", tmp_path / "s.png", 2, Device.cpu
+    )
+    result = run(config)
+    metrics = json.loads(result.metrics.read_text())
+    model, _ = load_segmenter(trained)
+    expected = evaluate_predictions(
+        labeled.part_ids, labeled.keypoints_xyv, *predict(model, labeled.images)
+    )
+    assert metrics["segmentation"] == json.loads(json.dumps(expected["segmentation"]))
+    assert metrics["model"] == str(trained) and result.images == 24
+    assert result.scores.miou_car_5 == metrics["segmentation"]["car_5"]["miou"]
+    assert Image.open(result.sheet).size == (2 + 6 * (64 * 4 + 2), 2 + 1 * (64 * 4 + 2))
+    with pytest.raises(AssetganError, match="--sheet-count"):
+        run(dataclasses.replace(config, sheet_count=0))
+
+
+def test_predict_run_labels_a_folder(trained, labeled, tmp_path):
+    from assetgan.pipeline.downstream.predict import run
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(labeled.images[0]).save(folder / "b.png")
+    Image.fromarray(labeled.images[1, :40, :52]).save(folder / "a.PNG")  # any size
+    (folder / "notes.txt").write_text("not an image")
+    events = []
+    result = run(SegmentPredictConfig(trained, folder, tmp_path / "out", Device.cpu), events.append)
+    assert result.names == ("a", "b") and [e.done for e in events] == [1, 2]
+    model, _ = load_segmenter(trained)
+    parts, keypoints = predict(model, labeled.images[:1])
+    assert (np.asarray(Image.open(tmp_path / "out" / "b.png")) == parts[0]).all()
+    labels = json.loads((tmp_path / "out" / "b.json").read_text())["keypoints"]
+    assert [labels[name] for name in KEYPOINTS] == keypoints[0].tolist()
+    assert np.asarray(Image.open(tmp_path / "out" / "a.png")).shape == (40, 52)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AssetganError, match="no .png/.jpg"):
+        run(SegmentPredictConfig(trained, tmp_path / "empty", tmp_path / "out2"))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(AssetganError, match="not a readable image"):
+        run(SegmentPredictConfig(trained, tmp_path / "broken.png", tmp_path / "out2"))
+
+
 # ---- CLI -----------------------------------------------------------------------------------------
 
 
@@ -366,4 +462,6 @@ def test_cli_errors_are_one_line(tmp_path, split_dir, trained):
     _expect_error(
         runner.invoke(app, ["segment", "eval", "--model", str(bad), *eval_args]), "bad.safetensors"
     )
+    predict_args = ["segment", "predict", "--model", str(trained), "--out", str(tmp_path / "p")]
+    _expect_error(runner.invoke(app, [*predict_args, str(tmp_path / "none")]), "no such file")
     assert math.isfinite(json.loads((trained.parent / "val_metrics.json").read_text())["images"])

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from assetgan.commands.app import App, progress_bar
-from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt, resolve_device
+from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt
+from assetgan.pipeline.downstream.config import Architecture
 
 app = App(help="Downstream segmenter: car_20 parts + 12 keypoints; train, evaluate, predict.")
 
 DataOpt = Annotated[
     Path, typer.Option("--data", help="CarWorld split or generated dataset directory.")
 ]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Segmenter checkpoint or dir.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")]
 
 
@@ -25,9 +26,16 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class ArchitectureChoice(StrEnum):
-    unet = "unet"
-    lraspp = "lraspp"
+def _print_scores(scores) -> None:
+    """One line: mIoU car_20 / car_12 / car_5 and PCK@0.1 (a SegmentScores)."""
+
+    def figure(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    typer.echo(
+        f"mIoU car_20 {figure(scores.miou_car_20)}  car_12 {figure(scores.miou_car_12)}  "
+        f"car_5 {figure(scores.miou_car_5)}  PCK@0.1 {figure(scores.pck_0_1)}"
+    )
 
 
 @app.command("train")
@@ -40,8 +48,8 @@ def train(
     epochs: Annotated[float | None, typer.Option(help="Passes over the data.")] = None,
     minutes: Annotated[float | None, typer.Option(help="Wall budget of this run.")] = None,
     architecture: Annotated[
-        ArchitectureChoice, typer.Option(help="unet (default) or lraspp (baseline).")
-    ] = ArchitectureChoice.unet,
+        Architecture, typer.Option(help="unet (default) or lraspp (baseline).")
+    ] = Architecture.unet,
     channels: Annotated[str, typer.Option(help="UNet widths per level, comma-separated.")] = (
         "16,32,64,128"
     ),
@@ -65,10 +73,8 @@ def train(
     Example: assetgan segment train --data data/world/train64 --val data/world/test64 --minutes 30 --out runs/seg
     """
     from assetgan.core.errors import AssetganError
-    from assetgan.pipeline.downstream.data import load_labeled
-    from assetgan.pipeline.downstream.model import SegmenterConfig
-    from assetgan.pipeline.downstream.train import TrainConfig
-    from assetgan.pipeline.downstream.train import train as run_train
+    from assetgan.pipeline.downstream.config import SegmenterConfig
+    from assetgan.pipeline.downstream.train import SegmentTrainConfig, run
 
     _set_threads(threads)
     try:
@@ -77,9 +83,14 @@ def train(
         raise AssetganError(
             f"--channels must be integers separated by commas, got {channels!r}"
         ) from None
-    model = SegmenterConfig(architecture=architecture.value, channels=widths)
-    config = TrainConfig(
-        model=model,
+    config = SegmentTrainConfig(
+        data=data,
+        out=out,
+        val=val,
+        init=init,
+        limit=limit,
+        device=device,
+        model=SegmenterConfig(architecture=architecture, channels=widths),
         epochs=epochs,
         minutes=minutes,
         batch=batch,
@@ -88,26 +99,15 @@ def train(
         class_weight_power=class_weight_power,
     ).validate()
     with progress_bar("reading data", 1) as progress:
-        train_set = load_labeled(data, limit=limit, progress=progress)
-        val_set = load_labeled(val, progress=progress) if val is not None else None
-    with progress_bar("training", 1) as progress:
-        path = run_train(
-            config,
-            train_set,
-            out,
-            val=val_set,
-            device=resolve_device(device),
-            progress=progress,
-            init=init,
-        )
-    typer.echo(f"wrote {path}")
-    if val_set is not None:
-        _print_summary(out / "val_metrics.json")
+        result = run(config, progress)
+    typer.echo(f"wrote {result.checkpoint} ({result.steps} steps, {result.epochs} epochs)")
+    if result.val_scores is not None:
+        _print_scores(result.val_scores)
 
 
 @app.command("eval")
 def evaluate(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Segmenter checkpoint or dir.")],
+    model: ModelOpt,
     data: DataOpt,
     out: OutPath,
     sheet: Annotated[
@@ -121,39 +121,21 @@ def evaluate(
 
     Example: assetgan segment eval --model assetgan/assets/segmenter64/segmenter.safetensors --data data/world/test64 --out metrics.json
     """
-    from assetgan.core.images import atomic_write_png
-    from assetgan.core.io_utils import atomic_write_json
-    from assetgan.pipeline.downstream.checkpoint import load_segmenter
-    from assetgan.pipeline.downstream.data import load_labeled
-    from assetgan.pipeline.downstream.evaluate import evaluate_predictions
-    from assetgan.pipeline.downstream.predict import predict
-    from assetgan.pipeline.downstream.sheet import prediction_sheet
+    from assetgan.pipeline.downstream.evaluate import SegmentEvalConfig, run
 
     _set_threads(threads)
-    segmenter, _ = load_segmenter(model, resolve_device(device))
-    labeled = load_labeled(data)
-    parts, keypoints = predict(segmenter, labeled.images)
-    metrics = evaluate_predictions(labeled.part_ids, labeled.keypoints_xyv, parts, keypoints)
-    metrics["model"], metrics["data"] = str(model), str(data)
-    atomic_write_json(out, metrics)
-    typer.echo(f"wrote {out}")
-    _print_summary(out)
-    if sheet is not None:
-        count = max(1, min(sheet_count, len(labeled)))
-        picture = prediction_sheet(
-            labeled.images[:count],
-            labeled.part_ids[:count],
-            labeled.keypoints_xyv[:count],
-            parts[:count],
-            keypoints[:count],
-        )
-        atomic_write_png(sheet, picture)
-        typer.echo(f"wrote {sheet}")
+    config = SegmentEvalConfig(model, data, out, sheet, sheet_count, device).validate()
+    with progress_bar("reading data", 1) as progress:
+        result = run(config, progress)
+    typer.echo(f"wrote {result.metrics} ({result.images} images)")
+    _print_scores(result.scores)
+    if result.sheet is not None:
+        typer.echo(f"wrote {result.sheet}")
 
 
 @app.command("predict")
 def predict_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Segmenter checkpoint or dir.")],
+    model: ModelOpt,
     images: Annotated[Path, typer.Argument(help="A PNG/JPEG file or a directory of them.")],
     out: OutPath,
     threads: ThreadsOpt = 1,
@@ -163,54 +145,9 @@ def predict_command(
 
     Example: assetgan segment predict --model seg.safetensors photos/ --out labels/
     """
-    import numpy as np
-    from PIL import Image
-
-    from assetgan.assets.taxonomy import KEYPOINTS
-    from assetgan.core.errors import AssetganError
-    from assetgan.core.images import atomic_write_png
-    from assetgan.core.io_utils import atomic_write_json
-    from assetgan.pipeline.downstream.checkpoint import load_segmenter
-    from assetgan.pipeline.downstream.predict import predict
+    from assetgan.pipeline.downstream.predict import SegmentPredictConfig, run
 
     _set_threads(threads)
-    segmenter, _ = load_segmenter(model, resolve_device(device))
-    suffixes = {".png", ".jpg", ".jpeg"}
-    if images.is_dir():
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in suffixes)
-    elif images.is_file():
-        files = [images]
-    else:
-        raise AssetganError(f"{images}: no such file or directory")
-    if not files:
-        raise AssetganError(f"{images}: no .png/.jpg images in it")
-    for path in files:
-        try:
-            with Image.open(path) as picture:
-                rgb = np.asarray(picture.convert("RGB"))
-        except OSError as error:
-            raise AssetganError(f"{path}: not a readable image ({error})") from None
-        parts, keypoints = predict(segmenter, rgb[None])
-        atomic_write_png(out / f"{path.stem}.png", parts[0])
-        atomic_write_json(
-            out / f"{path.stem}.json",
-            {"keypoints": {n: [float(x), float(y), int(v)] for n, (x, y, v) in
-                           zip(KEYPOINTS, keypoints[0], strict=True)}},
-        )  # fmt: skip
-    typer.echo(f"wrote {len(files)} label maps to {out}")
-
-
-def _print_summary(path: Path) -> None:
-    import json
-
-    metrics = json.loads(Path(path).read_text())
-    seg = metrics["segmentation"]
-    pck = metrics["keypoints"]["pck@0.1"]
-    typer.echo(
-        "mIoU car_20 {:.3f}  car_12 {:.3f}  car_5 {:.3f}  PCK@0.1 {}".format(
-            seg["car_20"]["miou"],
-            seg["car_12"]["miou"],
-            seg["car_5"]["miou"],
-            "n/a" if pck is None else f"{pck:.3f}",
-        )
-    )
+    with progress_bar("labelling images", 1) as progress:
+        result = run(SegmentPredictConfig(model, images, out, device), progress)
+    typer.echo(f"wrote {len(result.names)} label maps to {result.out}")

@@ -213,7 +213,10 @@ class GeneratedDataset:
             raise AssetganError(f"{path}: malformed header ({error!r})") from None
         if not (root / "manifest.jsonl").is_file():
             return dataset
-        dropped = [r["score"] for r in dataset.records() if not r["kept"]]
+        try:
+            dropped = [r["score"] for r in dataset.records() if not r["kept"]]
+        except (KeyError, TypeError) as error:
+            raise AssetganError(f"{root}/manifest.jsonl: malformed record ({error!r})") from None
         return dataclasses.replace(
             dataset,
             kept=config.n - len(dropped),

@@ -16,7 +16,8 @@ import torch
 
 from assetgan.core.checkpoint import load_model, load_state_into, register_kind, save_model
 from assetgan.core.errors import AssetganError
-from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
+from assetgan.pipeline.downstream.config import SegmenterConfig
+from assetgan.pipeline.downstream.model import Segmenter
 
 SEGMENTER_KIND = "downstream_segmenter"
 SCHEMA_VERSION = 1

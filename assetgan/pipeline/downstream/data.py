@@ -10,8 +10,6 @@ Keypoint coordinates follow docs/conventions.md (pixel (r, c) has centre (c + 0.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +18,7 @@ from PIL import Image
 
 from assetgan.assets.taxonomy import CAR_20, IGNORE_ID, KEYPOINT_FLIP, KEYPOINTS
 from assetgan.core.errors import AssetganError
-from assetgan.core.io_utils import read_json_object
-
-Progress = Callable[[int, int], None]
+from assetgan.core.progress import Progress, emit
 
 
 @dataclass(frozen=True)
@@ -46,22 +42,6 @@ def _read_png(path: Path, mode: str | None) -> np.ndarray:
             return np.asarray(picture.convert(mode) if mode else picture)
     except (OSError, ValueError) as error:
         raise AssetganError(f"{path}: not a readable PNG ({error})") from None
-
-
-def _manifest(root: Path) -> list[dict]:
-    path = root / "manifest.jsonl"
-    if not path.is_file():
-        raise AssetganError(f"{path}: missing; is {root} a finished split or dataset?")
-    records = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise AssetganError(f"{path}:{line_no}: bad json ({error})") from None
-    if not records:
-        raise AssetganError(f"{path}: no images listed")
-    return records
 
 
 def detect_kind(root: str | Path) -> str:
@@ -94,18 +74,18 @@ def load_labeled(
             for r in split.records
         ]
     else:
-        from assetgan.pipeline.datasets.layout import read_header
+        from assetgan.pipeline.datasets.layout import GeneratedDataset
 
-        read_header(root)  # checks kind and schema
+        dataset = GeneratedDataset.load(root)
+        kept = [r for r in dataset.records() if r.get("kept", True)][: limit or None]
         records = [
             {
                 "name": r["id"],
                 "image": r["image"],
                 "parts": r["parts"],
-                "meta": f"meta/{r['id']}.json",
+                "keypoints_xyv": dataset.sample_meta(r["seed"])["keypoints"]["xyv"],
             }
-            for r in _manifest(root)
-            if r.get("kept", True)
+            for r in kept
         ]
     records = records[:limit] if limit else records
     if not records:
@@ -124,22 +104,19 @@ def load_labeled(
                 f"{root / record['image']}: size {image.shape[:2]} differs from the first "
                 f"image's {images[0].shape[:2]}; a set must have one size"
             )
-        if "keypoints_xyv" not in record:
-            record["keypoints_xyv"] = read_json_object(root / record["meta"])["keypoints"]["xyv"]
         xyv = np.asarray(record["keypoints_xyv"], dtype=np.float32).reshape(-1, 3)
         if xyv.shape[0] != len(KEYPOINTS):
             raise AssetganError(f"{root}: image {record['name']} has {xyv.shape[0]} keypoints")
         images.append(image)
         parts.append(part_ids)
         keypoints.append(xyv)
-        if progress and (index + 1) % 256 == 0:
-            progress(index + 1, len(records))
+        if (index + 1) % 256 == 0:
+            emit(progress, index + 1, len(records), task=f"reading {root.name}")
     part_array = np.stack(parts)
     bad = (part_array >= len(CAR_20)) & (part_array != IGNORE_ID)
     if bad.any():
         raise AssetganError(f"{root}: part ids {sorted(set(part_array[bad].tolist()))} not car_20")
-    if progress:
-        progress(len(records), len(records))
+    emit(progress, len(records), len(records), task=f"reading {root.name}")
     return LabeledArrays(
         root,
         kind,

@@ -11,59 +11,14 @@ them into logits and heatmaps. Any input size works (the UNet pads to a multiple
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.core.errors import AssetganError
+from assetgan.pipeline.downstream.config import Architecture, SegmenterConfig
 
-ARCHITECTURES = ("unet", "lraspp")
-
-
-@dataclass(frozen=True)
-class SegmenterConfig:
-    """The network's contract; saved in every checkpoint so loading rebuilds the exact model."""
-
-    architecture: str = "unet"  # "unet" (default) or "lraspp" (torchvision baseline)
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # UNet widths per level (full res first)
-    num_classes: int = len(CAR_20)  # car_20 ids, background included (taxonomy.CAR_20)
-    num_keypoints: int = len(KEYPOINTS)  # heatmap channels (taxonomy.KEYPOINTS order)
-    heatmap_sigma: float = 1.5  # px, std of the Gaussian heatmap targets at the training size
-    visible_threshold: float = 0.5  # heatmap peak >= this -> keypoint predicted visible (v=2)
-
-    def validate(self) -> SegmenterConfig:
-        if self.architecture not in ARCHITECTURES:
-            raise AssetganError(
-                f"architecture {self.architecture!r} is not one of {list(ARCHITECTURES)}"
-            )
-        if not self.channels or min(self.channels) < 1:
-            raise AssetganError(f"channels must be positive, got {list(self.channels)}")
-        if self.num_classes < 2 or self.num_keypoints < 0 or self.heatmap_sigma <= 0:
-            raise AssetganError("need num_classes >= 2, num_keypoints >= 0, heatmap_sigma > 0")
-        return self
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["channels"] = list(self.channels)
-        return out
-
-    @classmethod
-    def from_dict(cls, obj: dict) -> SegmenterConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(obj) - names
-        if unknown:
-            raise AssetganError(f"segmenter config has unknown fields {sorted(unknown)}")
-        values = dict(obj)
-        if "channels" in values:
-            values["channels"] = tuple(int(c) for c in values["channels"])
-        return cls(**values).validate()
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+__all__ = ["Architecture", "LRASPP", "Segmenter", "SegmenterConfig", "UNet", "count_parameters"]
 
 
 class ConvBlock(nn.Module):
@@ -153,7 +108,7 @@ class Segmenter(nn.Module):
         super().__init__()
         self.config = config.validate()
         out_channels = config.num_classes + config.num_keypoints
-        if config.architecture == "unet":
+        if config.architecture == Architecture.unet:
             self.net = UNet(config.channels, out_channels)
         else:
             self.net = LRASPP(out_channels)

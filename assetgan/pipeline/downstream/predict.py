@@ -1,4 +1,6 @@
-"""Run a segmenter: part ids and keypoints for uint8 images; the simulated annotator's predictor.
+"""Run a segmenter: part ids and keypoints for uint8 images; the simulated annotator's predictor;
+`run(SegmentPredictConfig) -> SegmentPredictResult` labels a folder of image files
+(`segment predict`: OUT/NAME.png car_20 ids, OUT/NAME.json keypoints by name).
 
 Keypoints: per heatmap the argmax, refined by a 3-point parabola per axis (the interpreter's
 `decode_keypoints`), in image coordinates (docs/conventions.md); v = 2 when the peak is at least
@@ -7,14 +9,23 @@ Keypoints: per heatmap the argmax, refined by a 3-point parabola per axis (the i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from assetgan.assets.taxonomy import KEYPOINTS
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
+from assetgan.core.images import atomic_write_png
+from assetgan.core.io_utils import atomic_write_json
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.model import Segmenter
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @torch.no_grad()
@@ -83,3 +94,56 @@ def predictor_factory(checkpoint: Path, device: str):
         return predict(model, images)
 
     return predictor
+
+
+@dataclass(frozen=True)
+class SegmentPredictConfig:
+    """One `segment predict` run."""
+
+    model: Path  # segmenter checkpoint, or a training directory holding segmenter.safetensors
+    images: Path  # a PNG / JPEG file, or a directory of them (not recursive)
+    out: Path  # directory for NAME.png (car_20 ids) and NAME.json (keypoints) per image
+    device: Device = Device.auto  # where the segmenter runs
+
+
+@dataclass(frozen=True)
+class SegmentPredictResult:
+    """What `segment predict` wrote."""
+
+    out: Path  # the output directory
+    names: tuple[str, ...]  # the image stems labelled, in order: out/NAME.png and out/NAME.json
+
+
+def image_files(images: Path) -> list[Path]:
+    """The image files of `images` (a file, or a directory's .png/.jpg/.jpeg files by name)."""
+    if images.is_dir():
+        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif images.is_file():
+        files = [images]
+    else:
+        raise AssetganError(f"{images}: no such file or directory")
+    if not files:
+        raise AssetganError(f"{images}: no .png/.jpg images in it")
+    return files
+
+
+def run(config: SegmentPredictConfig, progress: Progress | None = None) -> SegmentPredictResult:
+    """Label every image of `config.images` (any size; one forward each)."""
+    files = image_files(Path(config.images))
+    segmenter, _ = load_segmenter(config.model, resolve_device(config.device))
+    out = Path(config.out)
+    for index, path in enumerate(files):
+        try:
+            with Image.open(path) as picture:
+                rgb = np.asarray(picture.convert("RGB"))  # [H, W, 3] uint8
+        except OSError as error:
+            raise AssetganError(f"{path}: not a readable image ({error})") from None
+        parts, keypoints = predict(segmenter, rgb[None])
+        atomic_write_png(out / f"{path.stem}.png", parts[0])
+        named = zip(KEYPOINTS, keypoints[0], strict=True)
+        atomic_write_json(
+            out / f"{path.stem}.json",
+            {"keypoints": {name: [float(x), float(y), int(v)] for name, (x, y, v) in named}},
+        )
+        emit(progress, index + 1, len(files), task="images")
+    return SegmentPredictResult(out, tuple(p.stem for p in files))

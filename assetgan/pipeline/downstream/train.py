@@ -1,4 +1,5 @@
-"""train(config, data, out) -> Path: fit the downstream segmenter on a labeled directory.
+"""run(SegmentTrainConfig) -> SegmentTrainResult: fit the downstream segmenter on a labeled
+directory (`fit` does the same on arrays already in memory).
 
 Loss = cross-entropy over car_20 ids (IGNORE_ID pixels skipped) + heatmap_weight * mean squared
 error of the 12 keypoint heatmaps (unit Gaussians at visible keypoints, zero elsewhere). Adam,
@@ -17,7 +18,8 @@ Files in `out/` (every one written atomically; a kill never leaves a half-writte
     state.safetensors / state.json  model + Adam moments + step, every `save_every_minutes`;
                                     a rerun with the same config resumes from it
     log.jsonl                       one line per `log_every` steps (loss, lr, seconds)
-    config.json                     the resolved TrainConfig
+    config.json                     the training settings (SegmentTrainConfig.to_dict())
+    val_metrics.json                `segment eval`'s metrics on `val`, when given
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +38,37 @@ import torch.nn.functional as F
 
 from assetgan.assets.taxonomy import IGNORE_ID
 from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
+from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
-from assetgan.pipeline.downstream.checkpoint import save_segmenter
-from assetgan.pipeline.downstream.data import LabeledArrays, flip_x, gaussian_heatmaps
-from assetgan.pipeline.downstream.model import Segmenter, SegmenterConfig
+from assetgan.core.progress import Progress, emit
+from assetgan.pipeline.downstream.checkpoint import load_segmenter, save_segmenter
+from assetgan.pipeline.downstream.config import SegmenterConfig
+from assetgan.pipeline.downstream.data import (
+    LabeledArrays,
+    flip_x,
+    gaussian_heatmaps,
+    load_labeled,
+)
+from assetgan.pipeline.downstream.evaluate import SegmentScores, evaluate_predictions
+from assetgan.pipeline.downstream.model import Segmenter
+from assetgan.pipeline.downstream.predict import calibrate_threshold, predict
 
-Progress = Callable[[int, int], None]
+# Inputs, output and device: recorded in the checkpoint info (data, val, init), not in to_dict().
+_RUN_FIELDS = ("data", "out", "val", "init", "limit", "device")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """How the segmenter is trained (saved as out/config.json and in the checkpoint info)."""
+class SegmentTrainConfig:
+    """One `segment train` run. `to_dict()` (out/config.json, the checkpoint info's "train") holds
+    the training settings; the inputs go into the checkpoint info as data / val / init."""
 
+    data: Path  # training set: a CarWorld split or a generated dataset directory
+    out: Path  # run directory (module docstring); rerun with the same config to resume
+    val: Path | None = None  # labeled set evaluated once at the end; it chooses nothing
+    init: Path | None = None  # start a new run from this segmenter's weights (same network)
+    limit: int | None = None  # use only the first LIMIT images of `data`; None = all
+    device: Device = Device.auto  # where the network trains
     model: SegmenterConfig = field(default_factory=SegmenterConfig)  # the network
     epochs: float | None = None  # passes over the data; None = until the wall budget ends
     minutes: float | None = None  # wall budget of this run; None = until `epochs` are done
@@ -65,7 +84,7 @@ class TrainConfig:
     log_every: int = 50  # steps between log.jsonl lines
     save_every_minutes: float = 5.0  # resumable state at least this often
 
-    def validate(self) -> TrainConfig:
+    def validate(self) -> SegmentTrainConfig:
         self.model.validate()
         if self.epochs is None and self.minutes is None:
             raise AssetganError("give --epochs or --minutes (or both: whichever ends first)")
@@ -75,10 +94,13 @@ class TrainConfig:
             raise AssetganError("--epochs and --minutes must be > 0")
         if self.batch < 1 or self.lr <= 0 or not 0 <= self.flip <= 1:
             raise AssetganError("need batch >= 1, lr > 0 and 0 <= flip <= 1")
+        if self.limit is not None and self.limit < 1:
+            raise AssetganError(f"--limit must be >= 1, got {self.limit}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        """The training settings as JSON (every field but the inputs, output and device)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _RUN_FIELDS}
         out["model"] = self.model.to_dict()
         return out
 
@@ -100,7 +122,7 @@ def batch_indices(count: int, batch: int, seed: int, step: int) -> tuple[np.ndar
 
 
 def make_batch(
-    data: LabeledArrays, indices: np.ndarray, flip_draws: np.ndarray, config: TrainConfig
+    data: LabeledArrays, indices: np.ndarray, flip_draws: np.ndarray, config: SegmentTrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images [B, 3, H, W] float 0..255, part ids [B, H, W] int64, heatmaps [B, K, H, W])."""
     images = data.images[indices]
@@ -122,7 +144,7 @@ def make_batch(
 
 
 def class_weights(part_ids: np.ndarray, num_classes: int, power: float) -> torch.Tensor | None:
-    """[C] float32 cross-entropy weights (TrainConfig.class_weight_power), None for power 0."""
+    """[C] float32 cross-entropy weights (SegmentTrainConfig.class_weight_power), None for power 0."""
     if power == 0:
         return None
     counts = np.bincount(part_ids[part_ids != IGNORE_ID].ravel(), minlength=num_classes)
@@ -135,7 +157,7 @@ def class_weights(part_ids: np.ndarray, num_classes: int, power: float) -> torch
 def loss_terms(
     model: Segmenter,
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    config: TrainConfig,
+    config: SegmentTrainConfig,
     weights: torch.Tensor | None = None,  # [C] class weights of the cross-entropy
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(cross-entropy, heatmap MSE) of one batch."""
@@ -145,7 +167,7 @@ def loss_terms(
     return cross_entropy, F.mse_loss(predicted_heat, heat)
 
 
-def learning_rate(config: TrainConfig, step: int, fraction: float) -> float:
+def learning_rate(config: SegmentTrainConfig, step: int, fraction: float) -> float:
     warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
     floor = config.final_lr_fraction
     cosine = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
@@ -197,20 +219,31 @@ def _load_state(
 # ---- the loop ---------------------------------------------------------------------------------
 
 
-def train(
-    config: TrainConfig,
-    data: LabeledArrays,
-    out: str | Path,
-    *,
-    val: LabeledArrays | None = None,  # evaluated at the end (metrics in the checkpoint info)
-    device: str = "cpu",
-    progress: Progress | None = None,  # (done, total): steps, or seconds under a wall budget
-    info: dict[str, Any] | None = None,  # extra provenance stored in the checkpoint
-    init: str | Path | None = None,  # start a new run from this segmenter's weights
-) -> Path:
-    """Train (or resume) and write out/segmenter.safetensors; returns its path."""
+@dataclass(frozen=True)
+class SegmentTrainResult:
+    """What a `segment train` run wrote."""
+
+    checkpoint: Path  # out/segmenter.safetensors (the model; checkpoint.py)
+    images: int  # training images read
+    steps: int  # optimiser steps in all (resumed runs included)
+    epochs: float  # steps / steps per epoch
+    seconds: float  # training wall time in all (resumed runs included)
+    visible_threshold: float  # keypoint visibility threshold chosen on training images
+    val_metrics: Path | None  # out/val_metrics.json when `val` was given
+    val_scores: SegmentScores | None  # its headline figures
+
+
+def run(config: SegmentTrainConfig, progress: Progress | None = None) -> SegmentTrainResult:
+    """Read `config.data` (and `config.val`), then train or resume (`fit`)."""
     config = config.validate()
-    out = Path(out)
+    data = load_labeled(config.data, limit=config.limit, progress=progress)
+    val = load_labeled(config.val, progress=progress) if config.val is not None else None
+    return fit(config, data, val, progress)
+
+
+def _check_out(config: SegmentTrainConfig) -> Path:
+    """config.out, when it is new, empty or a run of the same training settings."""
+    out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise AssetganError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
@@ -221,6 +254,20 @@ def train(
             raise AssetganError(
                 f"{out}: holds a run with another config; use a new --out or delete it"
             )
+    return out
+
+
+def fit(
+    config: SegmentTrainConfig,
+    data: LabeledArrays,  # the training images (config.data is recorded, not read)
+    val: LabeledArrays | None = None,  # evaluated at the end (metrics in the checkpoint info)
+    progress: Progress | None = None,  # steps, or seconds under a wall budget without epochs
+) -> SegmentTrainResult:
+    """Train (or resume) on arrays in memory and write config.out/segmenter.safetensors."""
+    config = config.validate()
+    out = _check_out(config)
+    device = resolve_device(config.device)
+    init = config.init
     if len(data) < config.batch:
         raise AssetganError(f"{data.root}: {len(data)} images, fewer than --batch {config.batch}")
     out.mkdir(parents=True, exist_ok=True)
@@ -230,8 +277,6 @@ def train(
     torch.manual_seed(config.seed)
     model = Segmenter(config.model).to(device).train()
     if init is not None and not (out / "state.safetensors").is_file():
-        from assetgan.pipeline.downstream.checkpoint import load_segmenter
-
         start_model, _ = load_segmenter(init)
         same = dataclasses.replace(start_model.config, visible_threshold=0.0)
         if same != dataclasses.replace(config.model, visible_threshold=0.0):
@@ -283,8 +328,9 @@ def train(
         loss.backward()
         optimizer.step()
         state["step"] += 1
-        running["ce"] += cross_entropy.item()
-        running["heat"] += heat_mse.item()
+        losses = {"cross_entropy": cross_entropy.item(), "heatmap_mse": heat_mse.item()}
+        running["ce"] += losses["cross_entropy"]
+        running["heat"] += losses["heatmap_mse"]
         running["count"] += 1
         if state["step"] % config.log_every == 0:
             count = running["count"]
@@ -298,11 +344,11 @@ def train(
             }
             log_lines.append(json.dumps(line, sort_keys=True) + "\n")
             running = {"ce": 0.0, "heat": 0.0, "count": 0}
-        if progress:
-            if budget is not None and total_steps is None:
-                progress(min(int(time.time() - start), int(budget)), int(budget))
-            else:
-                progress(state["step"], total_steps)
+        if budget is not None and total_steps is None:
+            seconds = min(int(time.time() - start), int(budget))
+            emit(progress, seconds, int(budget), task="training (seconds)", metrics=losses)
+        else:
+            emit(progress, state["step"], total_steps, task="training (steps)", metrics=losses)
         if time.time() - last_save >= config.save_every_minutes * 60:
             state["seconds"] = seconds_before + time.time() - start
             _save_state(out, model, optimizer, state)
@@ -315,14 +361,10 @@ def train(
     flush_log()
     model.eval()
     # -- keypoint visibility threshold from (up to 1000) training images, never from `val`
-    from assetgan.pipeline.downstream.predict import calibrate_threshold, predict
-
     threshold = calibrate_threshold(model, data.images[:1000], data.keypoints_xyv[:1000])
     model.config = dataclasses.replace(model.config, visible_threshold=threshold)
     metrics = None
     if val is not None:
-        from assetgan.pipeline.downstream.evaluate import evaluate_predictions
-
         predicted_parts, predicted_keypoints = predict(model, val.images)
         metrics = evaluate_predictions(
             val.part_ids, val.keypoints_xyv, predicted_parts, predicted_keypoints
@@ -340,6 +382,15 @@ def train(
         "init": None if init is None else str(init),
         "val": None if val is None else str(val.root),
         "val_miou_car_20": None if metrics is None else metrics["segmentation"]["car_20"]["miou"],
-        **(info or {}),
     }
-    return save_segmenter(model, out / "segmenter.safetensors", info=record)
+    checkpoint = save_segmenter(model, out / "segmenter.safetensors", info=record)
+    return SegmentTrainResult(
+        checkpoint=checkpoint,
+        images=len(data),
+        steps=state["step"],
+        epochs=record["epochs"],
+        seconds=record["seconds"],
+        visible_threshold=threshold,
+        val_metrics=None if metrics is None else out / "val_metrics.json",
+        val_scores=None if metrics is None else SegmentScores.from_metrics(metrics),
+    )
