@@ -14,6 +14,7 @@ viewcode, the 3D stages).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -104,3 +105,50 @@ def share(hit: np.ndarray, counted: np.ndarray) -> float | None:
     """hit.sum() / counted.sum(), None when nothing counted."""
     total = int(counted.sum())
     return float(hit.sum() / total) if total else None
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets [N, D] and [M, D]:
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (FID's formula, any feature space)."""
+    from scipy import linalg
+
+    if features_a.ndim != 2 or features_b.ndim != 2 or features_a.shape[1] != features_b.shape[1]:
+        raise AssetganError(
+            f"feature sets must be [N, D] with the same D, got {features_a.shape} and "
+            f"{features_b.shape}"
+        )
+    if min(len(features_a), len(features_b)) < 2:
+        raise AssetganError("the Fréchet distance needs at least 2 samples per set")
+    a, b = features_a.astype(np.float64), features_b.astype(np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():  # a singular product is handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # regularise as FID implementations do
+            offset = np.eye(len(cov_a)) * 1e-6
+            root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    trace = np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(np.real(root))
+    return float(np.sum((mu_a - mu_b) ** 2) + trace)
+
+
+def precision_recall(
+    real: np.ndarray,  # [N, D] features of real images
+    fake: np.ndarray,  # [M, D] features of generated images
+    k: int = 3,  # neighbourhood size of the manifold estimate
+) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019): precision = share of fakes
+    inside the union of k-NN balls of the reals; recall = share of reals inside the fakes'."""
+    if min(len(real), len(fake)) <= k:
+        raise AssetganError(f"precision/recall with k={k} needs more than {k} samples per set")
+
+    def radii(points: np.ndarray) -> np.ndarray:
+        distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+        return np.sort(distances, axis=1)[:, k]  # column 0 is the point itself
+
+    def covered(manifold: np.ndarray, probes: np.ndarray) -> float:
+        distances = np.linalg.norm(probes[:, None] - manifold[None], axis=-1)  # [P, Mf]
+        return float((distances <= radii(manifold)[None]).any(1).mean())
+
+    real, fake = real.astype(np.float64), fake.astype(np.float64)
+    return covered(real, fake), covered(fake, real)
