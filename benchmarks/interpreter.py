@@ -131,7 +131,7 @@ def worker_train(args) -> dict:
     from assetgan.core.hashing import file_sha256
     from assetgan.pipeline.annotations import AnnotationSet
     from assetgan.pipeline.interpreter.checkpoint import save_interpreter
-    from assetgan.pipeline.interpreter.config import TrainConfig
+    from assetgan.pipeline.interpreter.config import InterpreterTrainSettings
     from assetgan.pipeline.interpreter.train import generator_geometry, train
     from assetgan.pipeline.stylegan.checkpoint import load_generator
 
@@ -143,14 +143,14 @@ def worker_train(args) -> dict:
     store = (
         ReleasedFeatureStore(generator_geometry(generator)) if args.impl == "reference" else None
     )
-    config = TrainConfig(
+    config = InterpreterTrainSettings(
         members=10, batch_pixels=64, keypoints=False, max_iterations=args.iterations
     )
     marks = {}
 
-    def on_event(event: dict) -> None:
-        if "stage" in event:
-            marks[event["stage"]] = time.perf_counter()
+    def on_event(event) -> None:  # core.progress.ProgressEvent
+        if event.task == "features" and event.done == event.total:
+            marks["training"] = time.perf_counter()  # features extracted, training starts
 
     started = time.perf_counter()
     interpreter = train(
@@ -158,7 +158,7 @@ def worker_train(args) -> dict:
         generator,
         file_sha256(work / "G.safetensors"),
         config,
-        callback=on_event,
+        progress=on_event,
         store=store,
     )
     ended = time.perf_counter()
@@ -183,7 +183,7 @@ def worker_standin(args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from assetgan.pipeline.interpreter.config import TrainConfig
+    from assetgan.pipeline.interpreter.config import InterpreterTrainSettings
     from assetgan.pipeline.interpreter.model import PixelEnsemble
     from assetgan.pipeline.interpreter.train import generator_geometry, train_head
     from assetgan.pipeline.stylegan.checkpoint import load_generator
@@ -207,7 +207,7 @@ def worker_standin(args) -> dict:
         return F.cross_entropy(out.permute(0, 2, 1), target, reduction="none").mean(dim=1)
 
     ensemble = PixelEnsemble(10, geometry.channels, 20, generator=gen)
-    config = TrainConfig(members=10, batch_pixels=64, max_iterations=args.iterations)
+    config = InterpreterTrainSettings(members=10, batch_pixels=64, max_iterations=args.iterations)
     height, width = geometry.image_size
     pool = torch.arange(args.images * height * width)
     started = time.perf_counter()

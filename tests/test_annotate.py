@@ -734,7 +734,7 @@ def test_cli_select_uncertainty_takes_the_most_uncertain_then_spreads(tmp_path, 
     from assetgan.pipeline.annotate.select import interpreter_scores
     from assetgan.pipeline.annotations import AnnotatedSample
     from assetgan.pipeline.interpreter.checkpoint import save_interpreter
-    from assetgan.pipeline.interpreter.config import TrainConfig
+    from assetgan.pipeline.interpreter.config import InterpreterTrainSettings
     from assetgan.pipeline.interpreter.train import train
     from assetgan.pipeline.stylegan.sampling import ws_from_seeds
 
@@ -755,7 +755,9 @@ def test_cli_select_uncertainty_takes_the_most_uncertain_then_spreads(tmp_path, 
                 np.zeros((12, 3), np.float32),
             )
         )
-    config = TrainConfig(members=3, batch_pixels=16, max_iterations=10, keypoints=False)
+    config = InterpreterTrainSettings(
+        members=3, batch_pixels=16, max_iterations=10, keypoints=False
+    )
     checkpoint = save_interpreter(
         train(annotations, generator, sha, config), tmp_path / "I.safetensors"
     )

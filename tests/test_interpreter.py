@@ -3,8 +3,10 @@ and the `interpreter` commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -21,8 +23,14 @@ from typer.testing import CliRunner
 
 from assetgan.cli import app
 from assetgan.core.errors import AssetganError
+from assetgan.pipeline.annotations import AnnotationSet
 from assetgan.pipeline.interpreter.checkpoint import load_interpreter, save_interpreter
-from assetgan.pipeline.interpreter.config import TrainConfig
+from assetgan.pipeline.interpreter.checks import check_generator_match
+from assetgan.pipeline.interpreter.config import (
+    FeatureDtype,
+    InterpreterTrainConfig,
+    InterpreterTrainSettings,
+)
 from assetgan.pipeline.interpreter.features import (
     MaterialisedFeatureStore,
     NativeFeatureStore,
@@ -223,7 +231,7 @@ def _scripted_run(max_iterations=None):
     store = NativeFeatureStore(geometry, 1, dtype=torch.float32)
     store.add(features)
     ensemble = PixelEnsemble(2, geometry.channels, 3, generator=torch.Generator().manual_seed(0))
-    config = TrainConfig(
+    config = InterpreterTrainSettings(
         members=2, batch_pixels=10, max_epochs=8, patience=5, max_iterations=max_iterations
     )
     summary = train_head(ensemble, store, torch.arange(20), _ScriptedLoss(), config, 0, "parts")
@@ -272,11 +280,17 @@ def test_native_and_materialised_training_batches_give_the_same_gradients():
 def test_training_learns_toy_labels():
     generator = tiny_generator(TINY)
     annotations = toy_annotations(generator, list(range(4)))
-    config = TrainConfig(members=2, batch_pixels=32, max_iterations=150)
+    config = InterpreterTrainSettings(members=2, batch_pixels=32, max_iterations=150)
     events = []
-    interpreter = train(annotations, generator, "0" * 64, config, callback=events.append)
-    parts_losses = [e["loss"] for e in events if e.get("head") == "parts"]
+    interpreter = train(annotations, generator, "0" * 64, config, progress=events.append)
+    parts_losses = [e.metrics["loss"] for e in events if e.task == "parts" and e.metrics]
     assert parts_losses[-1] < 0.6 * parts_losses[0]
+    logged = [e.message for e in events if e.message and e.task == "parts"]
+    assert len(logged) == 3  # iterations 50, 100, 150: the command's log lines
+    assert re.fullmatch(r"  parts     it      50  epoch +\d+  loss \d+\.\d{4}  active 2", logged[0])
+    for task in ("features", "parts", "keypoints"):
+        last = [e for e in events if e.task == task][-1]
+        assert last.done == last.total, task
     assert interpreter.keypoints is not None and interpreter.summary["parts"]["iterations"] == 150
     ws = torch.from_numpy(np.stack([s.ws for s in annotations.samples]))
     fast = predict(interpreter, generator, ws, keep_members=True)
@@ -291,7 +305,7 @@ def test_training_learns_toy_labels():
 def test_checkpoint_round_trip(tmp_path):
     generator = tiny_generator(TINY_CROP)
     annotations = toy_annotations(generator, [0, 1])
-    config = TrainConfig(members=2, batch_pixels=16, max_iterations=5)
+    config = InterpreterTrainSettings(members=2, batch_pixels=16, max_iterations=5)
     interpreter = train(annotations, generator, "0" * 64, config)
     path = save_interpreter(interpreter, tmp_path / "I.safetensors")
     loaded = load_interpreter(path)
@@ -305,6 +319,96 @@ def test_checkpoint_round_trip(tmp_path):
     save_tiny_generator(generator_path)
     with pytest.raises(AssetganError, match="not an interpreter"):
         load_interpreter(generator_path)
+
+
+def test_train_settings_serialise_as_before():
+    """The checkpoint's `train` record: feature_dtype is a StrEnum now, the JSON is unchanged."""
+    settings = InterpreterTrainSettings(members=3, feature_dtype=FeatureDtype.float32)
+    expected = (
+        '{"batch_pixels": 64, "early_stop_epoch": 3, "feature_dtype": "float32", '
+        '"heatmap_sigma": 0.025, "keypoint_focus": 0.5, "keypoints": true, "lr": 0.001, '
+        '"max_epochs": 100, "max_iterations": null, "members": 3, "min_class_pixels": 30, '
+        '"occluded_amplitude": 0.5, "patience": 50, "seed": 0, "visible_amplitude": 1.0}'
+    )
+    assert json.dumps(settings.to_dict(), sort_keys=True) == expected
+    assert InterpreterTrainSettings.from_dict(settings.to_dict()) == settings
+    assert (
+        InterpreterTrainSettings.from_dict(settings.to_dict()).feature_dtype is FeatureDtype.float32
+    )
+    with pytest.raises(AssetganError, match="feature_dtype"):
+        InterpreterTrainSettings(feature_dtype="bfloat16").validate()
+
+
+def _saved_sets(tmp_path):
+    """(generator path, train set, test set, other generator path), all on disk."""
+    generator_path = tmp_path / "G.safetensors"
+    generator, sha = save_tiny_generator(generator_path)
+    toy_annotations(generator, [0, 1, 2], str(generator_path), sha).save(tmp_path / "train_set")
+    toy_annotations(generator, [50, 51], str(generator_path), sha).save(tmp_path / "test_set")
+    other_path = tmp_path / "other.safetensors"
+    save_tiny_generator(other_path, seed=1)
+    return generator_path, tmp_path / "train_set", tmp_path / "test_set", other_path
+
+
+def test_train_and_eval_run_without_the_cli(tmp_path):
+    from assetgan.pipeline.interpreter import evaluate
+    from assetgan.pipeline.interpreter import train as train_stage
+
+    generator_path, train_set, test_set, other_path = _saved_sets(tmp_path)
+    settings = InterpreterTrainSettings(members=2, batch_pixels=16, max_iterations=12)
+    out = tmp_path / "I.safetensors"
+    config = InterpreterTrainConfig(train_set, generator_path, out, settings, device="cpu")
+    events = []
+    result = train_stage.run(config, events.append)
+    for task in ("features", "parts", "keypoints"):
+        last = [e for e in events if e.task == task][-1]
+        assert last.total is not None and last.done == last.total, task
+    assert result.out == out and result.images == 3 and result.feature_bytes > 0
+    assert result.iterations == {"parts": 12, "keypoints": 12}
+    assert result.stopped_at["parts"] == (12, 12)
+    loaded = load_interpreter(out)
+    assert loaded.config.train == settings.to_dict()
+    assert loaded.summary["train_seconds"] == result.train_seconds
+    # the stage trains exactly what the library function trains
+    generator = tiny_generator(TINY)
+    direct = train(
+        AnnotationSet.load(train_set), generator, loaded.config.generator_sha256, settings
+    )
+    for name, tensor in direct.parts.state_dict().items():
+        torch.testing.assert_close(loaded.parts.state_dict()[name], tensor, rtol=0, atol=0)
+
+    metrics_path = tmp_path / "metrics.json"
+    eval_config = evaluate.InterpreterEvalConfig(out, generator_path, test_set, metrics_path)
+    events = []
+    scored = evaluate.run(eval_config, events.append)
+    assert _done(events, "evaluating") and scored.out == metrics_path
+    assert json.loads(metrics_path.read_text()) == json.loads(json.dumps(scored.metrics))
+    assert scored.metrics["images"] == 2 and 0 <= scored.metrics["miou"] <= 1
+    assert evaluate.run(dataclasses.replace(eval_config, out=None)).out is None
+    with pytest.raises(AssetganError, match="trained on generator sha256"):
+        evaluate.run(dataclasses.replace(eval_config, generator=other_path, out=tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
+
+def _done(events, task):
+    return any(e.task == task and e.done == e.total for e in events)
+
+
+def test_check_generator_match(tmp_path):
+    generator_path, train_set, _test_set, other_path = _saved_sets(tmp_path)
+    annotations = AnnotationSet.load(train_set)
+    sha = annotations.samples[0].generator_sha256
+    check_generator_match(annotations, sha, train_set, generator_path)  # no error
+    with pytest.raises(AssetganError) as error:
+        check_generator_match(annotations, "f" * 64, train_set, other_path)
+    message = str(error.value)
+    assert str(train_set) in message and str(other_path) in message and sha[:12] in message
+    assert "ffffffffffff..." in message and str(generator_path) in message  # the recorded path
+    settings = InterpreterTrainSettings(members=2, batch_pixels=16, max_iterations=2)
+    interpreter = train(annotations, tiny_generator(TINY), sha, settings)
+    check_generator_match(interpreter, sha, "I.safetensors", generator_path)
+    with pytest.raises(AssetganError, match=r"I.safetensors: this interpreter was trained on gen"):
+        check_generator_match(interpreter, "f" * 64, "I.safetensors", other_path)
 
 
 def test_cli_train_and_eval(tmp_path):
@@ -357,6 +461,14 @@ def test_cli_train_and_eval(tmp_path):
     assert set(metrics["merged"]["car_12"]["per_class_iou"]) == set(CAR_12)
     assert set(metrics["merged"]["car_5"]["per_class_iou"]) == set(CAR_5)
     assert all(0 <= metrics["merged"][t]["miou"] <= 1 for t in ("car_12", "car_5"))
+    other_path = tmp_path / "other.safetensors"
+    save_tiny_generator(other_path, seed=1)
+    args = ["interpreter", "eval", "--interpreter", str(out), "--generator", str(other_path)]
+    result = runner.invoke(
+        app, [*args, "--annotations", str(tmp_path / "test_set"), "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 1 and "trained on generator sha256" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
 
 
 def test_cli_bad_inputs(tmp_path):
@@ -387,6 +499,14 @@ def test_cli_bad_inputs(tmp_path):
         )
         assert result.exit_code == 1 and message in result.output, result.output
         assert "Traceback" not in result.output
+    args = ["--annotations", str(tmp_path / "set"), "--generator", str(generator_path)]
+    result = runner.invoke(
+        app, ["interpreter", "train", *args, "--feature-dtype", "float8", "--out", "I.safetensors"]
+    )
+    assert result.exit_code == 2 and "float8" in result.output  # typer lists float16, float32
+    result = runner.invoke(app, ["interpreter", "train", *args, "--out", str(tmp_path / "I.pt")])
+    assert result.exit_code == 1 and "end in .safetensors" in result.output, result.output
+    assert not (tmp_path / "I.safetensors").exists() and not (tmp_path / "I.pt").exists()
 
 
 def test_merged_scores_forgive_confusions_inside_a_merged_class():

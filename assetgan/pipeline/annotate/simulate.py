@@ -32,7 +32,14 @@ from assetgan.pipeline.annotate.importer import ImportConfig, ImportFormat, impo
 from assetgan.pipeline.annotate.predictor import Predictor, load_predictor
 from assetgan.pipeline.annotate.raster import RasterRule, mask_to_polygons, simplify_polygon
 
-__all__ = ["DrawingSettings", "SimulateConfig", "SimulateResult", "load_predictor", "run"]
+__all__ = [
+    "DrawingSettings",
+    "Predictor",
+    "SimulateConfig",
+    "SimulateResult",
+    "load_predictor",
+    "run",
+]
 
 
 @dataclass(frozen=True)

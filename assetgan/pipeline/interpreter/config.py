@@ -1,15 +1,21 @@
-"""The interpreter's contracts: TrainConfig (how to train) and InterpreterConfig (what was built).
+"""The interpreter's contracts: InterpreterTrainConfig (what `interpreter train` reads and
+writes), InterpreterTrainSettings (how the ensembles are trained) and InterpreterConfig (what was
+built).
 
 InterpreterConfig is saved in every interpreter checkpoint, so loading rebuilds the exact
-ensembles and ties them to the generator (by SHA-256) and taps they were trained on.
+ensembles and ties them to the generator (by SHA-256) and taps they were trained on; its `train`
+field is the InterpreterTrainSettings used (to_dict), without paths or device.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
 from assetgan.pipeline.interpreter.features import TapGeometry
 from assetgan.pipeline.stylegan.networks import FeatureTap
@@ -22,8 +28,15 @@ INTERPRETER_KIND = "style_interpreter"
 _SEQUENCE_FIELDS = ("crop_rows", "class_names", "keypoint_names", "parts_hidden", "keypoint_hidden")
 
 
+class FeatureDtype(StrEnum):
+    """Storage precision of the native feature maps during training."""
+
+    float16 = "float16"  # as DatasetGAN (half the memory)
+    float32 = "float32"
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class InterpreterTrainSettings:
     """How the ensembles are trained (DatasetGAN's settings by default, ANCHORS.md)."""
 
     members: int = 10  # N ensemble members per head
@@ -39,12 +52,10 @@ class TrainConfig:
     keypoint_focus: float = 0.5  # share of keypoint-head pixels drawn within 3 sigma of a keypoint
     visible_amplitude: float = 1.0  # heatmap peak of a visible keypoint (v = 2)
     occluded_amplitude: float = 0.5  # heatmap peak of a labeled occluded keypoint (v = 1)
-    feature_dtype: str = (
-        "float16"  # storage of native feature maps: float16 (as DatasetGAN) or float32
-    )
+    feature_dtype: FeatureDtype = FeatureDtype.float16  # storage of the native feature maps
     seed: int = 0  # initialisation and pixel order; same seed, same checkpoint
 
-    def validate(self) -> TrainConfig:
+    def validate(self) -> InterpreterTrainSettings:
         checks = [
             (self.members >= 1, "members must be >= 1"),
             (self.batch_pixels >= 2, "batch_pixels must be >= 2 (BatchNorm needs two pixels)"),
@@ -55,7 +66,7 @@ class TrainConfig:
             (self.min_class_pixels >= 0, "min_class_pixels must be >= 0"),
             (0 < self.heatmap_sigma < 1, "heatmap_sigma is a fraction of the width in (0, 1)"),
             (0 <= self.keypoint_focus < 1, "keypoint_focus must be in [0, 1)"),
-            (self.feature_dtype in ("float16", "float32"), "feature_dtype: float16 or float32"),
+            (self.feature_dtype in tuple(FeatureDtype), "feature_dtype: float16 or float32"),
         ]
         for ok, message in checks:
             if not ok:
@@ -63,7 +74,33 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON form (InterpreterConfig.train of every checkpoint)."""
+        return {**dataclasses.asdict(self), "feature_dtype": FeatureDtype(self.feature_dtype).value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InterpreterTrainSettings:
+        try:
+            settings = cls(**data)
+            return dataclasses.replace(settings, feature_dtype=FeatureDtype(settings.feature_dtype))
+        except (TypeError, ValueError) as error:
+            raise AssetganError(f"interpreter training settings: malformed ({error})") from None
+
+
+@dataclass(frozen=True)
+class InterpreterTrainConfig:
+    """What `interpreter train` reads, how it trains, and where it writes the checkpoint."""
+
+    annotations: Path  # annotation set folder (docs/formats.md, "Annotation set")
+    generator: Path  # the generator checkpoint the set was annotated on
+    out: Path  # the interpreter checkpoint to write (.safetensors; a .json sidecar beside it)
+    training: InterpreterTrainSettings = field(default_factory=InterpreterTrainSettings)  # how
+    device: Device = Device.auto  # where the generator and the ensembles run
+
+    def validate(self) -> InterpreterTrainConfig:
+        if Path(self.out).suffix != ".safetensors":
+            raise AssetganError(f"--out {self.out}: interpreter checkpoints end in .safetensors")
+        self.training.validate()
+        return self
 
 
 @dataclass(frozen=True)
@@ -84,7 +121,7 @@ class InterpreterConfig:
     heatmap_sigma_px: float  # Gaussian sigma of the training heatmaps, pixels
     visible_amplitude: float  # heatmap peak trained for visible keypoints
     occluded_amplitude: float  # heatmap peak trained for occluded keypoints
-    train: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrainConfig used
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)  # InterpreterTrainSettings
 
     @property
     def geometry(self) -> TapGeometry:

@@ -9,31 +9,86 @@ Blocks, in order:
 4. Per head (parts: cross-entropy; keypoints: masked L2), all N members in one batched loop: each
    member draws its own shuffled pixels, the paper's early stopping is applied per member and a
    stopped member's weights are frozen at that iteration (restored from a snapshot at the end).
+
+`run` is the `interpreter train` stage: load the set and the generator, check they belong
+together (checks.py), train, and write the checkpoint (checkpoint.py). Progress: task "features"
+(done = images), then "parts" and "keypoints" (done = iterations; metrics loss and active
+members; every 50th iteration carries a log line as its message).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from assetgan.core.device import resolve_device
 from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.annotations import IGNORE_ID, AnnotationSet
-from assetgan.pipeline.interpreter.config import InterpreterConfig, TrainConfig
+from assetgan.pipeline.interpreter.checkpoint import save_interpreter
+from assetgan.pipeline.interpreter.checks import check_generator_match
+from assetgan.pipeline.interpreter.config import (
+    FeatureDtype,
+    InterpreterConfig,
+    InterpreterTrainConfig,
+    InterpreterTrainSettings,
+)
 from assetgan.pipeline.interpreter.features import (
     MaterialisedFeatureStore,
     NativeFeatureStore,
     TapGeometry,
 )
 from assetgan.pipeline.interpreter.model import Interpreter, PixelEnsemble
+from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.networks import Generator
 
-Callback = Callable[[dict[str, Any]], None]
 FeatureStore = NativeFeatureStore | MaterialisedFeatureStore
+LOG_EVERY = 50  # iterations between the log lines of a head (progress event messages)
+
+
+@dataclass(frozen=True)
+class InterpreterTrainResult:
+    """What `interpreter train` wrote (the checkpoint's info holds the full training record)."""
+
+    out: Path  # the interpreter checkpoint (.safetensors; .json sidecar beside it)
+    images: int  # annotated images trained on
+    feature_bytes: int  # memory of the native feature maps
+    train_seconds: float  # wall time of feature extraction and training
+    iterations: Mapping[str, int]  # head ("parts", "keypoints") -> iterations run
+    stopped_at: Mapping[str, tuple[int, ...]]  # head -> the iteration each member stopped at
+
+
+def run(config: InterpreterTrainConfig, progress: Progress | None = None) -> InterpreterTrainResult:
+    """Train the interpreter on `config.annotations` and write `config.out` (module docstring)."""
+    config.validate()
+    annotation_set = AnnotationSet.load(config.annotations)
+    device = resolve_device(config.device)
+    generator = load_generator(config.generator, device=device)
+    sha = file_sha256(config.generator)
+    check_generator_match(annotation_set, sha, config.annotations, config.generator)
+    started = time.perf_counter()
+    interpreter = train(annotation_set, generator, sha, config.training, device, progress)
+    interpreter.summary["train_seconds"] = round(time.perf_counter() - started, 2)
+    save_interpreter(interpreter, config.out)
+    summary = interpreter.summary
+    heads = [h for h in ("parts", "keypoints") if isinstance(summary.get(h), dict)]
+    return InterpreterTrainResult(
+        out=Path(config.out),
+        images=summary["images"],
+        feature_bytes=summary["feature_bytes"],
+        train_seconds=summary["train_seconds"],
+        iterations={h: summary[h]["iterations"] for h in heads},
+        stopped_at={h: tuple(m["iteration"] for m in summary[h]["members"]) for h in heads},
+    )
 
 
 def generator_geometry(generator: Generator) -> TapGeometry:
@@ -50,13 +105,7 @@ def check_annotations(
     """Raise AssetganError when the set's latents do not belong to this generator."""
     if not annotations.samples:
         raise AssetganError(f"{where}: the annotation set has no samples")
-    other = sorted(annotations.generator_hashes() - {generator_sha})
-    if other:
-        raise AssetganError(
-            f"{where}: latents were made with generator sha256 {other[0][:12]}..., but the given "
-            f"generator has {generator_sha[:12]}...; pass the generator checkpoint the set was "
-            "annotated on (annotations.json records its path)"
-        )
+    check_generator_match(annotations, generator_sha, where)
     sample = annotations.samples[0]
     expected_ws = (generator.num_ws, generator.w_dim)
     if tuple(sample.ws.shape) != expected_ws:
@@ -77,14 +126,18 @@ def extract_features(
     ws: torch.Tensor,  # [I, num_ws, w_dim]
     store: FeatureStore,
     batch: int = 1,  # images per generator forward
+    progress: Progress | None = None,  # task "features", done = images
 ) -> FeatureStore:
     """Run the synthesis network (constant noise) on every latent and add its taps to `store`."""
     device = generator.mapping.w_avg.device
-    for start in range(0, ws.shape[0], batch):
+    count = ws.shape[0]
+    emit(progress, 0, count, task="features")
+    for start in range(0, count, batch):
         block = ws[start : start + batch].to(device)
         _images, features = generator.synthesis(block, noise_mode="const", return_features=True)
         store.add(features)
         del features
+        emit(progress, min(start + batch, count), count, task="features")
     return store
 
 
@@ -111,11 +164,11 @@ def train_head(
     loss_fn: Callable[
         [torch.Tensor, torch.Tensor], torch.Tensor
     ],  # (out [N,M,K], ids [N,M]) -> [N]
-    config: TrainConfig,
+    config: InterpreterTrainSettings,
     head: int,  # 0 = parts, 1 = keypoints (seeds the member streams)
-    name: str,  # head name for callbacks
+    name: str,  # head name: the progress task
     focus: torch.Tensor | None = None,  # [Q] pixel ids drawn for `config.keypoint_focus` of a batch
-    callback: Callback | None = None,
+    progress: Progress | None = None,  # done = iterations (module docstring)
 ) -> dict[str, Any]:
     """Adam on all members at once with per-member shuffles and early stopping -> summary."""
     height, width = store.geometry.image_size
@@ -129,6 +182,8 @@ def train_head(
     )
     uniform = config.batch_pixels - focused
     steps_per_epoch = math.ceil(pool.numel() / uniform)
+    bound = config.max_epochs * steps_per_epoch  # iterations if no member stops early
+    total = bound if config.max_iterations is None else min(bound, config.max_iterations)
     optimizer = torch.optim.Adam(ensemble.parameters(), lr=config.lr, foreach=True)
     best = [math.inf] * members
     since_best = [0] * members
@@ -173,16 +228,16 @@ def train_head(
                     stopped[m] = {"iteration": iteration, "epoch": epoch, "loss": last_losses[m]}
                     snapshots[m] = ensemble.member_state(m)
             active = sum(s is None for s in stopped)
-            if callback is not None and (iteration % 50 == 0 or active == 0):
-                callback(
-                    {
-                        "head": name,
-                        "iteration": iteration,
-                        "epoch": epoch,
-                        "loss": float(np.mean(last_losses)),
-                        "active": active,
-                    }
-                )
+            if progress is not None:
+                loss = float(np.mean(last_losses))
+                message = ""
+                if iteration % LOG_EVERY == 0 or active == 0:
+                    message = (
+                        f"  {name:9s} it {iteration:7d}  epoch {epoch:3d}  loss {loss:.4f}  "
+                        f"active {active}"
+                    )
+                metrics = {"loss": loss, "active": active}
+                emit(progress, iteration, total, task=name, message=message, metrics=metrics)
             capped = config.max_iterations is not None and iteration >= config.max_iterations
             if active == 0 or capped:
                 break
@@ -192,6 +247,7 @@ def train_head(
     for m, state in snapshots.items():
         ensemble.load_member_state(m, state)
     ensemble.eval()
+    emit(progress, iteration, iteration, task=name)  # done: early stopping may end before `total`
     return {
         "iterations": iteration,
         "steps_per_epoch": steps_per_epoch,
@@ -251,9 +307,9 @@ def train(
     annotations: AnnotationSet,
     generator: Generator,
     generator_sha: str,  # file_sha256 of the generator checkpoint
-    config: TrainConfig = TrainConfig(),
+    config: InterpreterTrainSettings = InterpreterTrainSettings(),
     device: str | torch.device = "cpu",
-    callback: Callback | None = None,
+    progress: Progress | None = None,  # module docstring
     store: FeatureStore | None = None,  # default: NativeFeatureStore (the reference: Materialised)
 ) -> Interpreter:
     """Train the part (and keypoint) ensembles on `annotations` -> an eval-mode Interpreter."""
@@ -263,14 +319,10 @@ def train(
     height, width = geometry.image_size
     # ---- features ---------------------------------------------------------------------------
     if store is None:
-        dtype = torch.float16 if config.feature_dtype == "float16" else torch.float32
+        dtype = torch.float16 if config.feature_dtype == FeatureDtype.float16 else torch.float32
         store = NativeFeatureStore(geometry, len(annotations.samples), dtype=dtype, device=device)
     ws = torch.from_numpy(np.stack([s.ws for s in annotations.samples]))
-    if callback is not None:
-        callback({"stage": "features", "images": len(annotations.samples)})
-    extract_features(generator, ws, store)
-    if callback is not None:
-        callback({"stage": "training", "feature_bytes": store.nbytes()})
+    extract_features(generator, ws, store, progress=progress)
     seed_gen = torch.Generator().manual_seed(config.seed)
     summary: dict[str, Any] = {"images": len(annotations.samples), "feature_bytes": store.nbytes()}
     # ---- parts ------------------------------------------------------------------------------
@@ -289,7 +341,7 @@ def train(
         return F.cross_entropy(out.permute(0, 2, 1), target, reduction="none").mean(dim=1)
 
     summary["parts"] = train_head(
-        parts, store, pool, part_loss, config, 0, "parts", callback=callback
+        parts, store, pool, part_loss, config, 0, "parts", progress=progress
     )
     # ---- keypoints --------------------------------------------------------------------------
     keypoints_ens = None
@@ -313,7 +365,7 @@ def train(
         all_pixels = torch.arange(len(annotations.samples) * height * width)
         near = near_keypoint_pixels(kp, (height, width), 3 * sigma)
         summary["keypoints"] = train_head(
-            keypoints_ens, store, all_pixels, heat_loss, config, 1, "keypoints", near, callback
+            keypoints_ens, store, all_pixels, heat_loss, config, 1, "keypoints", near, progress
         )
     elif config.keypoints:
         summary["keypoints"] = "skipped: the annotation set has no labeled keypoints"
