@@ -21,7 +21,7 @@ from assetgan.core.errors import AssetganError
 from assetgan.pipeline.datasets.generate import DatasetGenerateConfig, run
 from assetgan.pipeline.datasets.layout import DatasetConfig, GeneratedDataset
 from assetgan.pipeline.interpreter.checkpoint import save_interpreter
-from assetgan.pipeline.interpreter.config import TrainConfig
+from assetgan.pipeline.interpreter.config import InterpreterTrainSettings
 from assetgan.pipeline.interpreter.train import train
 
 runner = CliRunner()
@@ -45,7 +45,7 @@ def models(tmp_path_factory):
     generator_path = root / "G.safetensors"
     generator, sha = save_tiny_generator(generator_path, TINY_CROP)
     annotations = toy_annotations(generator, [0, 1, 2], str(generator_path), sha)
-    config = TrainConfig(members=3, batch_pixels=32, max_iterations=60)
+    config = InterpreterTrainSettings(members=3, batch_pixels=32, max_iterations=60)
     save_interpreter(train(annotations, generator, sha, config), root / "I.safetensors")
     torch.set_num_threads(before)
     return generator_path, root / "I.safetensors"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assetgan.commands.app import App, progress_bar
 from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt
 from assetgan.pipeline.downstream.config import Architecture
+
+if TYPE_CHECKING:
+    from assetgan.pipeline.downstream.evaluate import SegmentScores
 
 app = App(help="Downstream segmenter: car_20 parts + 12 keypoints; train, evaluate, predict.")
 
@@ -26,8 +29,8 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _print_scores(scores) -> None:
-    """One line: mIoU car_20 / car_12 / car_5 and PCK@0.1 (a SegmentScores)."""
+def _print_scores(scores: SegmentScores) -> None:
+    """One line: mIoU car_20 / car_12 / car_5 and PCK@0.1."""
 
     def figure(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"

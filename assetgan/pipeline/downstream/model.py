@@ -5,8 +5,8 @@ Two architectures behind one config (docs/segment.md says why the UNet is the de
   parts such as handles and mirrors survive at 64x64);
 - `lraspp`: torchvision's `lraspp_mobilenet_v3_large` (no pretrained weights), output stride 16,
   kept as the measured baseline.
-Both emit `num_classes + num_keypoints` channels at the input resolution; `split_outputs` cuts
-them into logits and heatmaps. Any input size works (the UNet pads to a multiple of 2**levels).
+Both emit `num_classes + num_keypoints` channels at the input resolution; `Segmenter.forward`
+cuts them into logits and heatmaps. Any input size works (the UNet pads to a multiple of 2**levels).
 """
 
 from __future__ import annotations
