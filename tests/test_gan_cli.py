@@ -1,7 +1,9 @@
-"""`assetgan gan train|sample|info|export-generator` via CliRunner, including bad input."""
+"""`assetgan gan train|sample|info|export-generator`: their run() from Python and via CliRunner,
+including bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,10 +14,16 @@ from stylegan_fixtures import tiny_train_config, write_shape_folder
 from typer.testing import CliRunner
 
 from assetgan.cli import app
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.checkpoint import load_generator, save_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
+from assetgan.pipeline.stylegan.export import ExportGeneratorConfig, export_command
+from assetgan.pipeline.stylegan.export import run as export
+from assetgan.pipeline.stylegan.model_card import describe_generator
 from assetgan.pipeline.stylegan.networks import Generator
+from assetgan.pipeline.stylegan.sample import GanSampleConfig
+from assetgan.pipeline.stylegan.sample import run as sample
 
 runner = CliRunner()
 TINY = GeneratorConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channels=(16, 8, 8))
@@ -62,6 +70,12 @@ def test_gan_train_and_resume(tmp_path):
     kid_kimgs = [m["kimg"] for m in runs.read_metrics(out) if "kid" in m]
     assert len(kid_kimgs) == 3 and all(f"| {k:g} |" in card for k in kid_kimgs)
     assert Image.open(tmp_path / "asset" / "samples.png").size == (8 * 16, 4 * 16)
+    # The same export from Python writes the same card (its own --out in the command line).
+    config = ExportGeneratorConfig(out, tmp_path / "py" / "G.safetensors", fp16=True, card=True)
+    exported_py = export(config)
+    assert exported_py.card.read_text() == card.replace(str(exported), str(config.out))
+    assert export_command(config) in card.replace(str(exported), str(config.out))
+    assert [p.name for p in exported_py.samples] == ["samples.png", "samples_psi0.7.png"]
     result = runner.invoke(
         app, ["gan", "export-generator", str(exported), "--out", str(tmp_path / "x.st"), "--card"]
     )
@@ -101,6 +115,26 @@ def test_gan_sample_grid_and_mixing(tmp_path, generator_file):
     assert np.asarray(Image.open(mix)).shape == (3 * 16, 4 * 16, 3)
 
 
+def test_sample_run_from_python(tmp_path, generator_file):
+    events = []
+    config = GanSampleConfig(generator_file, tmp_path / "grid.png", seeds=(0, 1, 2), columns=3)
+    result = sample(config, events.append)
+    assert (result.out, result.generator, result.seeds, result.mix_seeds) == (
+        tmp_path / "grid.png",
+        generator_file,
+        3,
+        0,
+    )
+    assert np.asarray(Image.open(result.out)).shape == (16, 48, 3) and events[-1].done == 1
+    mixing = dataclasses.replace(config, out=tmp_path / "mix.png", mix_seeds=(5,), mix_layers=(0,))
+    result = sample(mixing)
+    assert result.mix_seeds == 1 and Image.open(result.out).size == (2 * 16, 4 * 16)
+    with pytest.raises(AssetganError, match="at least one seed"):
+        sample(dataclasses.replace(config, seeds=()))
+    with pytest.raises(AssetganError, match="outside 0..5"):
+        sample(dataclasses.replace(mixing, mix_layers=(6,)))
+
+
 def test_gan_sample_bad_input(tmp_path, generator_file):
     result = runner.invoke(app, ["gan", "sample", "--ckpt", str(tmp_path / "missing.safetensors")])
     assert result.exit_code == 1 and "no such checkpoint" in result.output
@@ -122,6 +156,9 @@ def test_gan_info(generator_file, tmp_path):
     expected = sum(p.numel() for p in Generator(TINY).parameters())
     assert summary["parameters"]["total"] == expected
     assert summary["info"] == {"source": "test"} and summary["num_ws"] == 6
+    assert describe_generator(generator_file).to_dict() == summary  # the same, from Python
+    with pytest.raises(AssetganError, match="holds no checkpoint"):
+        describe_generator(generator_file.parent)  # a folder without G_ema or a run
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"xx")
     result = runner.invoke(app, ["gan", "info", "--ckpt", str(bad)])
@@ -134,6 +171,14 @@ def test_gan_export_generator(tmp_path):
     from assetgan.pipeline.stylegan.train import run
 
     run(config)
+    # From Python: a card needs a run a `gan train` command line can express; refused before
+    # anything is written.
+    refused = ExportGeneratorConfig(
+        tmp_path / "run", tmp_path / "card" / "G.safetensors", card=True
+    )
+    with pytest.raises(AssetganError, match="options cannot express"):
+        export(refused)
+    assert not (tmp_path / "card").exists()
     out = tmp_path / "demo.safetensors"
     result = runner.invoke(
         app, ["gan", "export-generator", str(tmp_path / "run"), "--out", str(out), "--fp16"]

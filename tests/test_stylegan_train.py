@@ -15,6 +15,8 @@ from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan import run_dir as runs
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.dataset import load_images
+from assetgan.pipeline.stylegan.export import ExportGeneratorConfig, ExportGeneratorResult
+from assetgan.pipeline.stylegan.export import run as export
 from assetgan.pipeline.stylegan.kid import RandomFeatureNet, compute_features, kid, uint8_to_float
 from assetgan.pipeline.stylegan.train import make_optimizer, run, tick_message
 from assetgan.pipeline.stylegan.train_config import GanTrainConfig, Preset, preset_config
@@ -159,10 +161,20 @@ def test_resume_without_checkpoint_and_export(tmp_path, shapes_dir):
     assert not (tmp_path / "never").exists()  # bad data fails before the run dir is made
     config = tiny_train_config(shapes_dir, tmp_path / "run", total_kimg=0.004, kid_images=0)
     result = run(config)
-    exported = runs.export_generator(result.run_dir, tmp_path / "G.safetensors", fp16=True)
-    generator = load_generator(exported)
+    export_config = ExportGeneratorConfig(result.run_dir, tmp_path / "G.safetensors", fp16=True)
+    exported = export(export_config)
+    assert exported == ExportGeneratorResult(
+        tmp_path / "G.safetensors", tmp_path / "G.json", None, ()
+    )
+    generator = load_generator(exported.generator)
     assert generator.config == config.generator
-    assert (tmp_path / "G.json").is_file()
+    info = json.loads(exported.config_json.read_text())["info"]
+    assert info["exported_from"] == str(result.checkpoint / "G_ema.safetensors")
+
+    # --resume: the saved config, continued in place; only kimg, data and device may change.
+    resumed = runs.resume_config(result.run_dir, "cpu", total_kimg=0.008)
+    assert resumed == dataclasses.replace(config, total_kimg=0.008, resume=True)
+    assert runs.resume_config(result.run_dir).total_kimg == config.total_kimg
     with pytest.raises(AssetganError, match="holds no checkpoint"):
         runs.resolve_generator_file(tmp_path)
 

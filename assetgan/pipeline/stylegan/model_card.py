@@ -1,4 +1,5 @@
-"""Model cards for exported generators: the command, seed, kimg, wall time, KID and samples.
+"""Model cards for exported generators: the command, seed, kimg, wall time, KID and samples;
+and `describe_generator`, the facts `gan info` shows for any generator checkpoint.
 
 Everything on the card is read from the training run itself (train_config.json, the exported
 checkpoint's progress.json, metrics.jsonl), so the card cannot drift from the weights. The
@@ -9,13 +10,17 @@ value differs from the preset's.
 from __future__ import annotations
 
 import dataclasses
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_text, read_json_object
-from assetgan.pipeline.stylegan.networks import Generator
-from assetgan.pipeline.stylegan.run_dir import load_config, read_metrics
+from assetgan.pipeline.stylegan.checkpoint import read_generator_header
+from assetgan.pipeline.stylegan.config import GeneratorConfig
+from assetgan.pipeline.stylegan.networks import FeatureTap, Generator
+from assetgan.pipeline.stylegan.run_dir import load_config, read_metrics, resolve_generator_file
 from assetgan.pipeline.stylegan.sampling import parse_index_list, sample_grid
 from assetgan.pipeline.stylegan.train_config import NOT_SAVED, GanTrainConfig, preset_config
 
@@ -105,11 +110,14 @@ def write_model_card(
     facts: dict[str, Any],  # card_facts() of the checkpoint the export came from
     out: Path,  # the exported .safetensors; card and sample grids go beside it
     export_command: str,  # the `gan export-generator` line that wrote `out`
-) -> Path:
-    """Write model_card.md, samples.png (psi 1) and samples_psi0.7.png beside `out`."""
+) -> tuple[Path, tuple[Path, Path]]:
+    """Write model_card.md, samples.png (psi 1) and samples_psi0.7.png beside `out`; returns
+    (card, (samples, samples_psi0.7))."""
     seeds = parse_index_list(SAMPLE_SEEDS)
-    sample_grid(generator, seeds, out.parent / "samples.png", columns=8)
-    sample_grid(generator, seeds, out.parent / "samples_psi0.7.png", psi=0.7, columns=8)
+    samples = (
+        sample_grid(generator, seeds, out.parent / "samples.png", columns=8),
+        sample_grid(generator, seeds, out.parent / "samples_psi0.7.png", psi=0.7, columns=8),
+    )
     config: GanTrainConfig = facts["config"]
     g = config.generator
     kid_rows = "\n".join(
@@ -150,4 +158,68 @@ Produced by this project's own commands; nothing here comes from another project
 
 samples.png: seeds {SAMPLE_SEEDS}, psi 1 (no truncation). samples_psi0.7.png: the same seeds, psi 0.7.
 """
-    return atomic_write_text(out.parent / "model_card.md", text)
+    return atomic_write_text(out.parent / "model_card.md", text), samples
+
+
+@dataclass(frozen=True)
+class GeneratorSummary:
+    """What a generator checkpoint holds (`gan info`), read without loading its weights."""
+
+    checkpoint: Path  # the generator .safetensors
+    config: GeneratorConfig  # its architecture
+    info: dict[str, Any]  # provenance from the header (run, kimg, imported_from, ...)
+    parameters: dict[str, int]  # mapping, synthesis and total parameter counts
+    feature_taps: tuple[FeatureTap, ...]  # synthesis feature maps in forward order
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (`gan info --json`)."""
+        return {
+            "checkpoint": str(self.checkpoint),
+            "config": self.config.to_dict(),
+            "info": self.info,
+            "num_ws": self.config.num_ws,
+            "image_shape": list(self.config.image_shape),
+            "parameters": self.parameters,
+            "feature_taps": [dataclasses.asdict(t) for t in self.feature_taps],
+            "feature_channels": sum(t.channels for t in self.feature_taps),
+        }
+
+    def lines(self) -> list[str]:
+        """The summary as text lines (`gan info`)."""
+        config, counts = self.config, self.parameters
+        channels = config.channels_per_resolution()
+        lines = [
+            f"checkpoint   {self.checkpoint}",
+            f"resolution   {config.resolution} (images {list(config.image_shape)})",
+            f"z/w dims     {config.z_dim}/{config.w_dim}, {config.num_ws} ws",
+            f"mapping      {config.mapping_layers} layers, lr x{config.mapping_lr_multiplier:g}",
+            "channels     " + " ".join(f"{r}:{c}" for r, c in channels.items()),
+            f"parameters   mapping {counts['mapping']:,}  synthesis {counts['synthesis']:,}  "
+            f"total {counts['total']:,}",
+        ]
+        if self.info:
+            lines.append(f"info         {json.dumps(self.info, sort_keys=True)}")
+        lines.append(f"feature taps ({sum(t.channels for t in self.feature_taps)} channels):")
+        lines += [
+            f"  {t.name:<12} {t.channels:>5} ch  {t.resolution}x{t.resolution}"
+            for t in self.feature_taps
+        ]
+        return lines
+
+
+def describe_generator(source: str | Path) -> GeneratorSummary:
+    """The summary of a generator file, checkpoint directory or run directory (G_ema)."""
+    path = resolve_generator_file(source)
+    config, info = read_generator_header(path)
+    generator = Generator(config)  # shapes only; the weights are not needed for counts and taps
+    counts = {
+        name: sum(p.numel() for p in getattr(generator, name).parameters())
+        for name in ("mapping", "synthesis")
+    }
+    return GeneratorSummary(
+        checkpoint=path,
+        config=config,
+        info=info,
+        parameters={**counts, "total": sum(counts.values())},
+        feature_taps=tuple(generator.synthesis.feature_taps()),
+    )

@@ -1,4 +1,4 @@
-"""A training run directory: checkpoints (written atomically as a set), metrics.jsonl, export.
+"""A training run directory: checkpoints (written atomically as a set), metrics.jsonl.
 
     RUN_DIR/train_config.json            the resolved GanTrainConfig
     RUN_DIR/metrics.jsonl                one JSON line per tick (KID on snapshot ticks)
@@ -13,6 +13,7 @@ replaced, so a crash at any moment leaves the previous checkpoint intact and LAT
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,13 +25,10 @@ from typing import Any
 import torch
 
 from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
+from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
-from assetgan.pipeline.stylegan.checkpoint import (
-    load_generator,
-    read_generator_header,
-    save_generator,
-)
+from assetgan.pipeline.stylegan.checkpoint import save_generator
 from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.train_config import GanTrainConfig
 
@@ -78,6 +76,22 @@ def load_config(run_dir: str | Path) -> GanTrainConfig:
     if not path.is_file():
         raise AssetganError(f"{run_dir}: not a training run directory (no {CONFIG_NAME})")
     return GanTrainConfig.from_dict(read_json_object(path))
+
+
+def resume_config(
+    run_dir: str | Path,
+    device: Device | str = Device.auto,  # the device may change between sessions
+    total_kimg: float | None = None,  # a new target; None = keep the saved one
+    data: str | Path | None = None,  # the same images moved elsewhere; None = keep
+) -> GanTrainConfig:
+    """The config that continues `run_dir` (`gan train --resume`): the saved config with
+    resume=True and only what a resume may change."""
+    changes: dict[str, Any] = {"out": str(run_dir), "device": device, "resume": True}
+    if total_kimg is not None:
+        changes["total_kimg"] = total_kimg
+    if data is not None:
+        changes["data"] = str(data)
+    return dataclasses.replace(load_config(run_dir), **changes)
 
 
 def _optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -227,16 +241,3 @@ def resolve_generator_file(source: str | Path, ema: bool = True) -> Path:
             return latest / name
         raise AssetganError(f"{source}: directory holds no checkpoint ({name} or checkpoints/)")
     raise AssetganError(f"{source}: no such checkpoint file or run directory")
-
-
-def export_generator(
-    source: str | Path,  # run dir, checkpoint dir or generator file
-    out: str | Path,  # destination .safetensors
-    fp16: bool = False,  # store float16 weights
-    ema: bool = True,  # G_ema (the one to ship) rather than the raw G
-) -> Path:
-    """Write a standalone generator checkpoint (+ JSON) from a training run."""
-    path = resolve_generator_file(source, ema=ema)
-    generator = load_generator(path)
-    _config, info = read_generator_header(path)
-    return save_generator(generator, out, fp16=fp16, info={**info, "exported_from": str(path)})
