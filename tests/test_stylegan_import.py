@@ -44,11 +44,11 @@ from assetgan.core.errors import AssetganError
 from assetgan.pipeline.stylegan.checkpoint import load_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
 from assetgan.pipeline.stylegan.importers import (
+    GanImportConfig,
     ImportFormat,
-    ImportOptions,
     build_generator,
-    import_generator,
     read_foreign_generator,
+    run,
 )
 
 
@@ -124,7 +124,7 @@ def test_tf_shape_mismatch_names_the_tensor(tmp_path, monkeypatch):
     path.write_bytes(pickle.dumps((net, net, net), protocol=3))
     monkeypatch.undo()
     with pytest.raises(AssetganError, match=r"synthesis\.b8\.conv1\.weight has shape"):
-        import_generator(path, tmp_path / "G.safetensors")
+        run(GanImportConfig(path, tmp_path / "G.safetensors"))
     assert not (tmp_path / "G.safetensors").exists()
 
 
@@ -218,7 +218,7 @@ def test_code_running_pickles_are_refused_and_nothing_runs(tmp_path, attack, pro
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"G_ema": _attacks(marker)[attack]}, protocol=protocol))
     with pytest.raises(AssetganError) as caught:
-        import_generator(path, tmp_path / "G.safetensors")
+        run(GanImportConfig(path, tmp_path / "G.safetensors"))
     message = str(caught.value)
     assert message.startswith(f"{path}: refusing to load global ")
     assert "(the file tries to run code)" in message and "\n" not in message
@@ -284,7 +284,12 @@ def test_import_writes_a_loadable_checkpoint_with_car_crop(tmp_path, monkeypatch
     source = tmp_path / "stylegan2-car-tiny.pkl"
     variables = write_tf_pickle(source, monkeypatch)
     monkeypatch.undo()
-    result = import_generator(source, tmp_path / "G.safetensors", ImportOptions(crop_rows=(4, 12)))
+    events = []
+    config = GanImportConfig(source, tmp_path / "G.safetensors", crop_rows=(4, 12))
+    result = run(config, events.append)
+    assert [(e.done, e.total, e.task) for e in events] == [(k, 3, "import") for k in (1, 2, 3)]
+    assert result.out == config.out and result.format is ImportFormat.tf
+    assert result.notes[-1] == "output images are canvas rows 4:12"
     generator = load_generator(result.out)
     assert generator.config.crop_rows == (4, 12) and result.num_ws == 6
     z = torch.from_numpy(np_rng(2).randn(2, TF["z"]))

@@ -1,7 +1,7 @@
 """`assetgan gan import FILE --out G.safetensors`: foreign StyleGAN2 generators -> our checkpoint.
 
 `import_command` is registered on the `gan` sub-app as `import`; the work is done by
-`assetgan.pipeline.stylegan.importers.import_generator` (docs/stylegan_import.md).
+`assetgan.pipeline.stylegan.importers.run` (docs/stylegan_import.md).
 """
 
 from __future__ import annotations
@@ -57,19 +57,24 @@ def import_command(
 
     Example: assetgan gan import stylegan2-car-config-f.pkl --out car.safetensors
     """
-    from assetgan.pipeline.stylegan.importers import ImportOptions, import_generator
+    from assetgan.pipeline.stylegan.importers import GanImportConfig, run
 
-    options = ImportOptions(
-        format=format, crop_rows=parse_crop_rows(crop_rows), car_crop=car_crop, fp16=fp16
+    config = GanImportConfig(
+        source=source,
+        out=out,
+        format=format,
+        crop_rows=parse_crop_rows(crop_rows),
+        car_crop=car_crop,
+        fp16=fp16,
     )
-    result = import_generator(source, out, options)
-    config = result.config
-    channels, height, width = config.image_shape
+    result = run(config)
+    arch = result.config
+    channels, height, width = arch.image_shape
     typer.echo(f"imported {source.name} ({result.format.value}) -> {result.out}")
     typer.echo(
-        f"  resolution {config.resolution} (images {channels}x{height}x{width}), "
-        f"{result.num_ws} ws, z_dim {config.z_dim}, w_dim {config.w_dim}, "
-        f"{config.mapping_layers} mapping layers, {result.num_params:,} params"
+        f"  resolution {arch.resolution} (images {channels}x{height}x{width}), "
+        f"{result.num_ws} ws, z_dim {arch.z_dim}, w_dim {arch.w_dim}, "
+        f"{arch.mapping_layers} mapping layers, {result.num_params:,} params"
     )
     for note in result.notes:
         typer.echo(f"  - {note}")

@@ -6,7 +6,7 @@ to `ForeignGenerator`. Files are read without executing anything from them:
 - torch archives (rosinality .pt) through `torch.load(weights_only=True)`, falling back to the
   restricted unpickler only for archives that hold stubbed NVIDIA globals.
 
-    result = import_generator("stylegan2-car-config-f.pkl", "G.safetensors")
+    result = run(GanImportConfig(Path("stylegan2-car-config-f.pkl"), Path("G.safetensors")))
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from assetgan.core.checkpoint import load_state_into
 from assetgan.core.errors import AssetganError
 from assetgan.core.hashing import file_sha256
+from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.stylegan import import_ada, import_rosinality, import_tf
 from assetgan.pipeline.stylegan.checkpoint import save_generator
 from assetgan.pipeline.stylegan.config import GeneratorConfig
@@ -38,13 +39,13 @@ from assetgan.pipeline.stylegan.safe_unpickle import (
 
 __all__ = [
     "ForeignGenerator",
+    "GanImportConfig",
+    "GanImportResult",
     "ImportFormat",
-    "ImportOptions",
-    "ImportResult",
     "build_generator",
-    "import_generator",
     "load_foreign_file",
     "read_foreign_generator",
+    "run",
 ]
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -61,9 +62,11 @@ FORMATS: dict[ImportFormat, tuple[Detector, Converter]] = {
 
 
 @dataclass(frozen=True)
-class ImportOptions:
-    """How `import_generator` reads and writes."""
+class GanImportConfig:
+    """`gan import`: which foreign file, where to write, how to read and write it."""
 
+    source: Path  # NVIDIA TF .pkl, stylegan2-ada / stylegan3 .pkl or rosinality .pt
+    out: Path  # our .safetensors checkpoint (a .json copy of config and info beside it)
     format: ImportFormat = ImportFormat.auto  # source format; auto = detect from the contents
     crop_rows: tuple[int, int] | None = None  # (top, bottom) rows kept in output images
     car_crop: bool = True  # if crop_rows is None: 512-px files named '*car*' get rows 64:448
@@ -71,8 +74,8 @@ class ImportOptions:
 
 
 @dataclass(frozen=True)
-class ImportResult:
-    """What `import_generator` wrote."""
+class GanImportResult:
+    """What `run` wrote."""
 
     out: Path  # the .safetensors checkpoint (a .json copy of config and info sits beside it)
     format: ImportFormat  # detected or given source format
@@ -171,25 +174,24 @@ def build_generator(
     return generator.eval().requires_grad_(False)
 
 
-def _crop_rows(path: Path, resolution: int, options: ImportOptions) -> tuple[int, int] | None:
-    if options.crop_rows is not None:
-        return options.crop_rows
-    if options.car_crop and resolution == 512 and "car" in path.name.lower():
+def _crop_rows(config: GanImportConfig, resolution: int) -> tuple[int, int] | None:
+    if config.crop_rows is not None:
+        return config.crop_rows
+    if config.car_crop and resolution == 512 and "car" in Path(config.source).name.lower():
         return CAR_CROP_ROWS
     return None
 
 
-def import_generator(
-    source: str | Path,
-    out: str | Path,
-    options: ImportOptions | None = None,  # None = ImportOptions()
-) -> ImportResult:
-    """Convert `source` to our checkpoint `out` (.safetensors + .json, written atomically)."""
-    source, out = Path(source), Path(out)
-    options = ImportOptions() if options is None else options
-    foreign = read_foreign_generator(source, options.format)
-    crop = _crop_rows(source, foreign.config_fields["resolution"], options)
+def run(config: GanImportConfig, progress: Progress | None = None) -> GanImportResult:
+    """Convert `config.source` to our checkpoint `config.out` (.safetensors + .json, written
+    atomically; nothing is written when the source is refused). progress: task "import",
+    steps read / build / write."""
+    source, out = Path(config.source), Path(config.out)
+    foreign = read_foreign_generator(source, config.format)
+    emit(progress, 1, 3, task="import")
+    crop = _crop_rows(config, foreign.config_fields["resolution"])
     generator = build_generator(foreign, str(source), crop)
+    emit(progress, 2, 3, task="import")
     notes = list(foreign.notes)
     if crop is not None:
         notes.append(f"output images are canvas rows {crop[0]}:{crop[1]}")
@@ -199,8 +201,9 @@ def import_generator(
         "source_sha256": file_sha256(source),
         "notes": notes,
     }
-    save_generator(generator, out, fp16=options.fp16, info=info)
-    return ImportResult(
+    save_generator(generator, out, fp16=config.fp16, info=info)
+    emit(progress, 3, 3, task="import")
+    return GanImportResult(
         out=out,
         format=foreign.format,
         config=generator.config,
