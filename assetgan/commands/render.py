@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 
+from assetgan.commands.app import progress_bar
 from assetgan.core.images import atomic_write_png
+from assetgan.core.progress import counter
 
 
 def render(
@@ -31,15 +32,14 @@ def render(
     from assetgan.render.scene import turntable_sheet
 
     mesh = load_mesh(mesh_path)
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"rendering {mesh_path.name}", total=views)
+    with progress_bar(f"rendering {mesh_path.name}", views) as progress:
         sheet = turntable_sheet(
             mesh,
             views=views,
             size=size,
             elevation_deg=elevation,
             columns=columns,
-            progress=lambda done, _total: bar.update(task, completed=done),
+            progress=counter(progress),
         )
     atomic_write_png(out, sheet)
     typer.echo(f"wrote {out} ({mesh.num_vertices} vertices, {mesh.num_faces} faces, {views} views)")
