@@ -412,10 +412,7 @@ def test_check_generator_match(tmp_path):
 
 
 def test_cli_train_and_eval(tmp_path):
-    generator_path = tmp_path / "G.safetensors"
-    generator, sha = save_tiny_generator(generator_path)
-    toy_annotations(generator, [0, 1, 2], str(generator_path), sha).save(tmp_path / "train_set")
-    toy_annotations(generator, [50, 51], str(generator_path), sha).save(tmp_path / "test_set")
+    generator_path, _train_set, _test_set, other_path = _saved_sets(tmp_path)
     out = tmp_path / "I.safetensors"
     result = runner.invoke(
         app,
@@ -461,8 +458,6 @@ def test_cli_train_and_eval(tmp_path):
     assert set(metrics["merged"]["car_12"]["per_class_iou"]) == set(CAR_12)
     assert set(metrics["merged"]["car_5"]["per_class_iou"]) == set(CAR_5)
     assert all(0 <= metrics["merged"][t]["miou"] <= 1 for t in ("car_12", "car_5"))
-    other_path = tmp_path / "other.safetensors"
-    save_tiny_generator(other_path, seed=1)
     args = ["interpreter", "eval", "--interpreter", str(out), "--generator", str(other_path)]
     result = runner.invoke(
         app, [*args, "--annotations", str(tmp_path / "test_set"), "--out", str(tmp_path / "m")]
