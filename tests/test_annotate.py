@@ -208,7 +208,7 @@ def test_export_run_without_the_cli(tmp_path, generator_path, export_master):
 
 def test_cli_export_bad_input(tmp_path, generator_path):
     args = ["annotate", "export", "-g", str(generator_path), "--out", str(tmp_path / "x")]
-    _expect_error(runner.invoke(app, [*args, "--n", "0"]), "--n must be at least 1")
+    _expect_error(runner.invoke(app, [*args, "--n", "0"]), "no seeds to sample; use --n 1 or more")
     _expect_error(runner.invoke(app, [*args, "--psi", "1.5"]), "--psi must be in [0, 1]")
     missing = ["annotate", "export", "-g", str(tmp_path / "no.safetensors")]
     _expect_error(runner.invoke(app, [*missing, "--out", str(tmp_path / "x")]), "no.safetensors")

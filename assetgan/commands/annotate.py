@@ -47,11 +47,8 @@ def export(
 
     Example: assetgan annotate export -g runs/gan/G.safetensors --n 16 --seed 0 --out ann/export
     """
-    from assetgan.core.errors import AssetganError
     from assetgan.pipeline.annotate.export import AnnotateExportConfig, run
 
-    if n < 1:
-        raise AssetganError(f"--n must be at least 1, got {n}")
     config = AnnotateExportConfig(generator, out, tuple(range(seed, seed + n)), psi, cutoff, device)
     with progress_bar("sampling", n) as progress:
         result = run(config, progress)
@@ -87,18 +84,8 @@ def select(
     """
     from assetgan.pipeline.annotate.select import SelectConfig, run
 
-    config = SelectConfig(
-        generator,
-        out,
-        method,
-        candidates,
-        k,
-        seed,
-        psi,
-        cutoff,
-        interpreter=interpreter,
-        device=device,
-    )
+    choice = dict(method=method, candidates=candidates, k=k, seed=seed, psi=psi, cutoff=cutoff)
+    config = SelectConfig(generator, out, **choice, interpreter=interpreter, device=device)
     with progress_bar("embedding candidates", candidates) as progress:
         result = run(config, progress)
     chosen = result.selection
