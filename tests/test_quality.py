@@ -103,3 +103,26 @@ def test_bad_inputs_are_one_line_errors(inputs, tmp_path):
     with pytest.raises(AssetganError, match="view-layers"):
         run(GanEvalConfig(segmenter=inputs / "seg.safetensors", view_layers=99, **base))
     assert not Path(tmp_path / "eval.json").exists()
+
+
+def test_cli_eval_prints_figures_and_refuses_a_bad_reals_dir(inputs, tmp_path):
+    from typer.testing import CliRunner
+
+    from assetgan.cli import app
+
+    runner = CliRunner()
+    args = [
+        "gan",
+        "eval",
+        str(inputs / "G.safetensors"),
+        "--segmenter",
+        str(inputs / "seg.safetensors"),
+    ]
+    ok = runner.invoke(
+        app, [*args, "--reals", str(inputs / "reals"), "--n", "8", "--view-layers", "1",
+              "--device", "cpu", "--out", str(tmp_path / "e.json")],
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "seg_fd" in ok.output and (tmp_path / "e.json").is_file()
+    bad = runner.invoke(app, [*args, "--reals", str(tmp_path), "--n", "8", "--device", "cpu"])
+    assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output

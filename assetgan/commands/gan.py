@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from assetgan.commands.app import App, progress_bar
+from assetgan.commands.gan_eval import eval_command
 from assetgan.commands.gan_import import import_command
 from assetgan.commands.gan_train import ThreadsOpt, set_threads, train_command
 from assetgan.commands.options import (
@@ -21,6 +22,7 @@ from assetgan.commands.options import (
 
 app = App(help="StyleGAN2: train on an image folder, sample, inspect, export, import.")
 app.command("import")(import_command)
+app.command("eval")(eval_command)
 app.command("train")(train_command)
 
 CkptOpt = Annotated[
