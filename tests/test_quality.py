@@ -126,3 +126,31 @@ def test_cli_eval_prints_figures_and_refuses_a_bad_reals_dir(inputs, tmp_path):
     assert "seg_fd" in ok.output and (tmp_path / "e.json").is_file()
     bad = runner.invoke(app, [*args, "--reals", str(tmp_path), "--n", "8", "--device", "cpu"])
     assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output
+
+
+def test_snapshot_hook_puts_car_figures_beside_kid_in_metrics(inputs, tmp_path):
+    from stylegan_fixtures import tiny_train_config, write_shape_folder
+
+    from assetgan.pipeline.quality.evaluate import SnapshotCarMetric
+    from assetgan.pipeline.stylegan import run_dir as runs
+    from assetgan.pipeline.stylegan.train import run as train
+    from assetgan.pipeline.stylegan.train import tick_message
+
+    hook = SnapshotCarMetric(
+        inputs / "reals", n=8, view_layers=1, segmenter=inputs / "seg.safetensors"
+    )
+    calls = []
+
+    def counting(generator):
+        calls.append(generator.training)
+        return hook(generator)
+
+    shapes = write_shape_folder(tmp_path / "shapes", count=24, size=16)
+    result = train(tiny_train_config(shapes, tmp_path / "run"), snapshot_metrics=[counting])
+    lines = runs.read_metrics(result.run_dir)
+    snapshots = [line for line in lines if "kid" in line]
+    assert len(calls) == len(snapshots) == 2
+    for line in snapshots:
+        assert np.isfinite(line["car_seg_fd"]) and line["car_seg_fd_floor"] > 0
+        assert "car seg-FD" in tick_message(line)
+    assert not any("car_seg_fd" in line for line in lines if "kid" not in line)

@@ -13,8 +13,7 @@ import typer
 
 from assetgan.commands.app import progress_bar
 from assetgan.commands.options import DeviceChoice, DeviceOpt, PsiOpt, SeedOpt
-
-SEGMENTER = Path(__file__).resolve().parents[1] / "assets/segmenter64/segmenter.safetensors"
+from assetgan.pipeline.quality.evaluate import DEFAULT_SEGMENTER
 
 
 def eval_command(
@@ -24,7 +23,7 @@ def eval_command(
     ],
     segmenter: Annotated[
         Path, typer.Option("--segmenter", help="CarWorld UNet segmenter checkpoint.")
-    ] = SEGMENTER,
+    ] = DEFAULT_SEGMENTER,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Metrics JSON to write.")] = None,
     n: Annotated[int, typer.Option("--n", help="Generated images and real images per set.")] = 400,
     view_layers: Annotated[

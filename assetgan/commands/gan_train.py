@@ -64,6 +64,14 @@ def train_command(
     seed: SeedOpt = 0,
     device: DeviceOpt = DeviceChoice.auto,
     threads: ThreadsOpt = None,
+    car_reals: Annotated[
+        Path | None,
+        typer.Option(
+            "--car-reals",
+            help="CarWorld split: add `gan eval`'s car metrics (car_*) to every snapshot.",
+        ),
+    ] = None,
+    car_n: Annotated[int, typer.Option("--car-n", help="Images per car-metric set.")] = 200,
 ) -> None:
     """Train a StyleGAN2 on a folder of square PNG/JPG images.
 
@@ -102,9 +110,14 @@ def train_command(
             device=device,
             **{k: v for k, v in changes.items() if v is not None},
         )
+    hooks = []
+    if car_reals is not None:
+        from assetgan.pipeline.quality.evaluate import SnapshotCarMetric
+
+        hooks.append(SnapshotCarMetric(car_reals, n=car_n))
     try:
         with progress_bar("training", config.total_kimg) as progress:
-            result = run(config, progress)
+            result = run(config, progress, snapshot_metrics=hooks)
     except KeyboardInterrupt:
         raise AssetganError(
             f"interrupted; continue with: assetgan gan train --resume {config.out}"

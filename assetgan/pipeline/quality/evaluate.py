@@ -43,9 +43,11 @@ from assetgan.core.progress import Progress, emit
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.model import Segmenter, UNet
 from assetgan.pipeline.stylegan.checkpoint import load_generator
+from assetgan.pipeline.stylegan.networks import Generator
 from assetgan.pipeline.stylegan.sampling import crossover, synthesize_uint8, ws_from_seeds
 
 SCHEMA_VERSION = 1
+DEFAULT_SEGMENTER = Path(__file__).resolve().parents[2] / "assets/segmenter64/segmenter.safetensors"
 SMALL_PARTS = ("car_lights", "tailLight", "licensePlate", "grilles", "mirror", "handles")
 BODY_5 = CAR_5.index("body")
 
@@ -203,56 +205,109 @@ def set_figures(real_a: Labelled, other: Labelled) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class RealReference:
+    """The real side, labelled once: set A (what generated images are compared with), and the
+    real-vs-real floor (set B against set A)."""
+
+    real_a: Labelled  # labels of the first n renders
+    floor: dict[str, float]  # set_figures(real_a, labels of the next n renders)
+
+
+def real_reference(
+    segmenter: Segmenter, reals: Path, n: int, batch: int = 32, progress: Progress | None = None
+) -> RealReference:
+    """Label 2 n renders of a CarWorld split and compute the floor."""
+    emit(progress, 0, 2 * n, "real images")
+    images = read_real_images(Path(reals), 2 * n)
+    real_a = label_images(segmenter, images[:n], batch)
+    floor = set_figures(real_a, label_images(segmenter, images[n:], batch))
+    emit(progress, 2 * n, 2 * n, "real images")
+    return RealReference(real_a, floor)
+
+
+@torch.no_grad()
+def generator_figures(
+    generator: Generator,
+    segmenter: Segmenter,
+    reference: RealReference,
+    config: GanEvalConfig,
+    progress: Progress | None = None,
+) -> dict[str, float]:
+    """The generated side of every figure (module docstring) for an in-memory generator."""
+    if not 1 <= config.view_layers < generator.num_ws:
+        raise AssetganError(
+            f"--view-layers must be in 1..{generator.num_ws - 1} for this generator, got "
+            f"{config.view_layers}"
+        )
+    total = config.n + config.contents * config.views
+    fakes = []
+    for start in range(0, config.n, config.batch):
+        seeds = list(range(config.seed + start, config.seed + min(start + config.batch, config.n)))
+        ws = ws_from_seeds(generator, seeds, psi=config.psi)
+        fakes.append(synthesize_uint8(generator, ws))
+        emit(progress, start + len(seeds), total, "generated images")
+    figures = set_figures(
+        reference.real_a, label_images(segmenter, np.concatenate(fakes), config.batch)
+    )
+    # multi-view identity: content-major grid of mixes ws[:K] from a view code, ws[K:] a content
+    base = config.seed + config.n
+    content_ws = ws_from_seeds(generator, list(range(base, base + config.contents)), psi=config.psi)
+    view_seeds = list(range(base + config.contents, base + config.contents + config.views))
+    view_ws = ws_from_seeds(generator, view_seeds, psi=config.psi)
+    mixes = []
+    for index in range(config.contents):
+        content = content_ws[index : index + 1].expand(config.views, -1, -1)
+        mixes.append(synthesize_uint8(generator, crossover(view_ws, content, config.view_layers)))
+        emit(progress, config.n + (index + 1) * config.views, total, "view codes")
+    labels = label_images(segmenter, np.concatenate(mixes), config.batch)
+    figures.update(identity_scores(labels, config.contents, config.views))
+    return figures
+
+
 def run(config: GanEvalConfig, progress: Progress | None = None) -> GanEvalResult:
     """Measure a generator against CarWorld renders (module docstring); writes config.out."""
     config = config.validate()
     device = resolve_device(config.device)
     segmenter, _ = load_segmenter(config.segmenter, device)
     generator = load_generator(config.generator, device)
-    if not 1 <= config.view_layers < generator.num_ws:
-        raise AssetganError(
-            f"--view-layers must be in 1..{generator.num_ws - 1} for this generator, got "
-            f"{config.view_layers}"
-        )
-    total = 3 * config.n + config.contents * config.views
-    emit(progress, 0, total, "real images")
-    reals = read_real_images(Path(config.reals), 2 * config.n)
-    real_a = label_images(segmenter, reals[: config.n], config.batch)
-    real_b = label_images(segmenter, reals[config.n :], config.batch)
-    emit(progress, 2 * config.n, total, "generated images")
-    fakes = []
-    for start in range(0, config.n, config.batch):
-        seeds = list(range(config.seed + start, config.seed + min(start + config.batch, config.n)))
-        ws = ws_from_seeds(generator, seeds, psi=config.psi)
-        fakes.append(synthesize_uint8(generator, ws))
-        emit(progress, 2 * config.n + start + len(seeds), total, "generated images")
-    generated = set_figures(real_a, label_images(segmenter, np.concatenate(fakes), config.batch))
-    floor = set_figures(real_a, real_b)
-    # multi-view identity: content-major grid of mixes ws[:K] from a view code, ws[K:] a content
-    base = config.seed + config.n
-    content_ws = ws_from_seeds(generator, list(range(base, base + config.contents)), psi=config.psi)
-    view_ws = ws_from_seeds(
-        generator,
-        list(range(base + config.contents, base + config.contents + config.views)),
-        psi=config.psi,
-    )
-    mixes = []
-    for index in range(config.contents):
-        content = content_ws[index : index + 1].expand(config.views, -1, -1)
-        mixes.append(synthesize_uint8(generator, crossover(view_ws, content, config.view_layers)))
-        emit(progress, 3 * config.n + (index + 1) * config.views, total, "view codes")
-    generated.update(
-        identity_scores(
-            label_images(segmenter, np.concatenate(mixes), config.batch),
-            config.contents,
-            config.views,
-        )
-    )
+    reference = real_reference(segmenter, Path(config.reals), config.n, config.batch, progress)
+    generated = generator_figures(generator, segmenter, reference, config, progress)
+    floor = reference.floor
     ratios = {k: generated[k] / floor[k] for k in ("seg_fd", "area_fd") if floor[k] > 0}
     result = GanEvalResult(config.to_dict(), generated, floor, ratios)
     if config.out is not None:
         result.save(config.out)
     return result
+
+
+class SnapshotCarMetric:
+    """`gan train`'s snapshot hook: the figures of `gan eval` for G_ema, prefixed `car_`, with
+    the real floors (`car_<figure>_floor`) in every metrics.jsonl line. The real side is
+    labelled once, when the hook is built."""
+
+    def __init__(
+        self,
+        reals: Path,  # CarWorld split with at least 2 * n images
+        n: int = 200,  # generated images per snapshot, real images per real set
+        view_layers: int = 2,  # leading ws that hold the view
+        segmenter: Path = DEFAULT_SEGMENTER,  # CarWorld UNet segmenter checkpoint
+        device: Device | str = Device.cpu,  # where the segmenter runs
+    ) -> None:
+        config = GanEvalConfig(
+            Path("(G_ema in memory)"), segmenter, reals, None, n, view_layers=view_layers,
+            device=Device(device),
+        )  # fmt: skip
+        self.config = config.validate()
+        device = resolve_device(config.device)
+        self.segmenter, _ = load_segmenter(config.segmenter, device)
+        self.reference = real_reference(self.segmenter, Path(config.reals), config.n, config.batch)
+
+    def __call__(self, generator: Generator) -> dict[str, float]:
+        figures = generator_figures(generator, self.segmenter, self.reference, self.config)
+        line = {f"car_{k}": float(v) for k, v in figures.items() if k != "paint_retrieval_chance"}
+        line.update({f"car_{k}_floor": float(v) for k, v in self.reference.floor.items()})
+        return line
 
 
 def summary_lines(result: GanEvalResult) -> list[str]:

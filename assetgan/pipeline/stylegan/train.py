@@ -16,7 +16,7 @@ import math
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from assetgan.pipeline.stylegan.sampling import (
 from assetgan.pipeline.stylegan.train_config import GanTrainConfig
 
 KID_SEED = 123  # latents of the KID samples: the same at every snapshot
+SnapshotMetric = Callable[[Generator], dict[str, float]]  # G_ema (eval mode) -> figures
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,14 @@ def train_iteration(
 def tick_message(line: dict[str, float]) -> str:
     """The one-line summary of a metrics.jsonl line (the `message` of a tick's event)."""
     kid = f" KID {line['kid'] * 1e3:.2f}e-3" if "kid" in line else ""
+    car = (
+        f"  car seg-FD {line['car_seg_fd']:.3f} (floor {line['car_seg_fd_floor']:.3f})"
+        if "car_seg_fd" in line and "car_seg_fd_floor" in line
+        else ""
+    )
     return (
         f"kimg {line['kimg']:.1f}  G {line['loss_g']:.3f}  D {line['loss_d']:.3f}  "
-        f"{line['sec_per_iter']:.2f} s/iter{kid}"
+        f"{line['sec_per_iter']:.2f} s/iter{kid}{car}"
     )
 
 
@@ -246,10 +252,16 @@ def _losses(stats: dict[str, float]) -> dict[str, float]:
     return {"loss_g": stats["loss_g"], "loss_d": stats["loss_d"]}
 
 
-def run(config: GanTrainConfig, progress: Progress | None = None) -> GanTrainResult:
+def run(
+    config: GanTrainConfig,
+    progress: Progress | None = None,
+    snapshot_metrics: Sequence[SnapshotMetric] = (),
+) -> GanTrainResult:
     """Train G/D per `config` into `config.out` (a new run, or with `resume` the run there
     continued from its latest checkpoint: same data). Writes train_config.json (device resolved),
-    reals.png, samples/, metrics.jsonl and checkpoints/ (run_dir.py)."""
+    reals.png, samples/, metrics.jsonl and checkpoints/ (run_dir.py). `snapshot_metrics` are
+    called with G_ema at every snapshot and their figures join KID in metrics.jsonl (stages
+    above the GAN register theirs this way, e.g. `gan eval`'s car metrics)."""
     list_images(config.data)  # bad --data fails before anything is written
     config = replace(config, device=Device(resolve_device(config.device)))
     resume = config.resume
@@ -365,6 +377,8 @@ def run(config: GanTrainConfig, progress: Progress | None = None) -> GanTrainRes
                 line["kid"], line["kid_std"] = kid_metric.kid(
                     real_features, fake_features, max_subset_size=half
                 )
+            for metric in snapshot_metrics:
+                line.update(metric(generator_ema))
         elapsed = state.elapsed_sec + time.time() - session_start
         line["total_sec"] = elapsed
         line["maintenance_sec"] = time.time() - maintenance_start
