@@ -14,6 +14,7 @@ import numpy as np
 import pygltflib
 
 from assetgan.core.errors import AssetganError
+from assetgan.inverse_graphics.export.rig import quat_matrix
 
 _DTYPE = {
     pygltflib.FLOAT: np.float32,
@@ -49,17 +50,6 @@ def read_accessor(gltf: pygltflib.GLTF2, index: int) -> np.ndarray:
     blob = gltf.binary_blob()
     data = np.frombuffer(blob, dtype=dtype, count=accessor.count * width, offset=start)
     return data.reshape(accessor.count, width) if width > 1 else data.copy()
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -121,7 +111,8 @@ def local_matrix(gltf: pygltflib.GLTF2, node_id: int, pose: Pose) -> np.ndarray:
     matrix = np.eye(4)
     rotation = pose.rotation.get(node_id, node.rotation or [0, 0, 0, 1])
     scale = pose.scale.get(node_id, node.scale or [1, 1, 1])
-    matrix[:3, :3] = quat_to_matrix(rotation) * np.asarray(scale, dtype=np.float64)
+    unit = np.asarray(rotation, dtype=np.float64) / np.linalg.norm(rotation)
+    matrix[:3, :3] = quat_matrix(unit) * np.asarray(scale, dtype=np.float64)
     matrix[:3, 3] = pose.translation.get(node_id, node.translation or [0, 0, 0])
     return matrix
 
