@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assetgan.commands import annotate as annotate_commands
 from assetgan.commands import dataset as dataset_commands
+from assetgan.commands import export as export_commands
 from assetgan.commands import gan as gan_commands
 from assetgan.commands import interpreter as interpreter_commands
 from assetgan.commands import render as render_commands
@@ -28,6 +29,7 @@ app.add_typer(annotate_commands.app, name="annotate")
 app.add_typer(interpreter_commands.app, name="interpreter")
 app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(segment_commands.app, name="segment")
+app.add_typer(export_commands.app, name="export")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

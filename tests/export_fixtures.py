@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from assetgan.assets.taxonomy import PART_ID
-from assetgan.inverse_graphics.export.sources import asset_from_car_model
 from assetgan.inverse_graphics.export.validator import (
     MUTED_INFOS,
     issue_counts,
@@ -21,6 +20,7 @@ from assetgan.inverse_graphics.export.validator import (
     validator_missing,
 )
 from assetgan.pipeline.carworld.model import CarModel, build_car
+from assetgan.pipeline.carworld.model import car_asset as asset_from_car_model
 from assetgan.pipeline.carworld.params import sample_car_params
 from assetgan.render.asset import MATERIAL_ID, CarAsset, part_glb
 

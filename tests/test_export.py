@@ -26,8 +26,8 @@ from assetgan.inverse_graphics.export.posing import (
     sample_animation,
     world_matrices,
 )
-from assetgan.inverse_graphics.export.sources import asset_from_car_model
 from assetgan.inverse_graphics.export.topology import boundary_count, cut_and_close, face_areas
+from assetgan.pipeline.carworld.model import car_asset as asset_from_car_model
 from assetgan.render.asset import CarAsset, part_glb, read_part_glb
 
 WHEEL_NODES = ("Wheel_FL", "Wheel_FR", "Wheel_RL", "Wheel_RR")

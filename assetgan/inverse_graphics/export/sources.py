@@ -4,7 +4,8 @@
   reconstruction stage writes with `CarAsset.save`, read with `CarAsset.load`;
 - a part-node GLB / glTF (one mesh node per car_20 part, named by the part): CarWorld's
   `meshes/ID.glb`; when it sits in a CarWorld split, the 3D keypoints come from `meta/ID.json`;
-- a CarWorld car model in memory (`asset_from_car_model`, for tests and CarWorld itself).
+- a CarWorld car model in memory (`carworld.model.car_asset`, which CarWorld's meshes/ID.glb
+  writer uses too).
 Layouts: docs/export.md "Inputs".
 """
 
@@ -16,30 +17,13 @@ import numpy as np
 
 from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import read_json_object
-from assetgan.pipeline.carworld.model import MATERIAL_NAMES, CarModel
 from assetgan.render.asset import (
-    MATERIALS,
     CarAsset,
     keypoints_from_json,
     read_part_glb,
 )
 
 GLTF_SUFFIXES = (".glb", ".gltf")
-
-
-def asset_from_car_model(car: CarModel) -> CarAsset:
-    """The CarAsset of a CarWorld car (its materials list is the asset's, checked here)."""
-    if tuple(MATERIAL_NAMES) != MATERIALS:
-        raise AssetganError(f"CarWorld materials {MATERIAL_NAMES} differ from {MATERIALS}")
-    return CarAsset(
-        vertices=car.mesh.vertices.numpy(),
-        faces=car.mesh.faces.numpy(),
-        face_parts=car.mesh.face_parts.numpy(),
-        face_materials=car.face_materials.numpy(),
-        face_colors=car.mesh.face_colors.numpy(),
-        keypoints=car.keypoints.numpy(),
-        source="carworld",
-    ).validate()
 
 
 def split_keypoints(glb_path: Path) -> np.ndarray | None:

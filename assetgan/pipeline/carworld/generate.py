@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
+from assetgan.assets.taxonomy import KEYPOINTS
 from assetgan.core.errors import AssetganError
 from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_bytes, atomic_write_text
 from assetgan.core.progress import Progress, emit
-from assetgan.pipeline.carworld.model import CarModel, build_car
+from assetgan.pipeline.carworld.model import CarModel, build_car, car_asset
 from assetgan.pipeline.carworld.params import CarParams, Shift, sample_car_params
 from assetgan.pipeline.carworld.render import RenderedBatch, render_batch, single_thread
 from assetgan.pipeline.carworld.scene import SceneParams, sample_scene
@@ -36,6 +36,7 @@ from assetgan.pipeline.carworld.split import (
     write_split_json,
 )
 from assetgan.pipeline.coco_format import image_annotations
+from assetgan.render.asset import part_glb
 
 
 def item_seed(config: WorldConfig, index: int) -> int:
@@ -66,33 +67,8 @@ def sample_item(config: WorldConfig, index: int) -> tuple[CarParams, SceneParams
 
 def mesh_glb(car: CarModel) -> bytes:
     """The ground-truth mesh as GLB: one node per car_20 part (node name = part name), face
-    colours = rendered albedo; zero-area (absent) pieces are left out."""
-    import trimesh
-
-    vertices = car.mesh.vertices.numpy()
-    faces = car.mesh.faces.numpy()
-    corners = vertices[faces]
-    area = np.linalg.norm(
-        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
-    )
-    parts = car.mesh.face_parts.numpy()
-    colours = (car.mesh.face_colors.numpy() * 255).round().astype(np.uint8)
-    scene = trimesh.Scene()
-    for part_id in np.unique(parts):
-        keep = (parts == part_id) & (area > 1e-12)
-        if not keep.any():
-            continue
-        used, local = np.unique(faces[keep], return_inverse=True)
-        piece = trimesh.Trimesh(
-            vertices[used],
-            local.reshape(-1, 3),
-            face_colors=np.concatenate(
-                [colours[keep], np.full((int(keep.sum()), 1), 255, np.uint8)], 1
-            ),
-            process=False,
-        )
-        scene.add_geometry(piece, node_name=CAR_20[part_id], geom_name=CAR_20[part_id])
-    return scene.export(file_type="glb")
+    colours = rendered albedo; zero-area (absent) pieces are left out (render/asset.part_glb)."""
+    return part_glb(car_asset(car))
 
 
 def _write_item(

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from assetgan.assets.taxonomy import KEYPOINTS, PART_ID
+from assetgan.core.errors import AssetganError
 from assetgan.pipeline.carworld.body import (
     MAT_GLASS,
     MAT_LIGHT,
@@ -39,6 +40,7 @@ from assetgan.pipeline.carworld.parts import (
     strip,
     tire,
 )
+from assetgan.render.asset import MATERIALS, CarAsset
 from assetgan.render.mesh import Mesh
 
 MATERIAL_NAMES = ("paint", "glass", "underbody", "trim", "rubber", "metal", "light", "plate")
@@ -306,3 +308,19 @@ def build_car(params: CarParams) -> CarModel:
 
 
 __all__ = ["MAT_GLASS", "MATERIAL_NAMES", "WHEEL_NAMES", "CarModel", "build_car"]
+
+
+def car_asset(car: CarModel) -> CarAsset:
+    """The neutral CarAsset (render/asset.py) of a CarWorld car: what its GLB and the export
+    stage are made from."""
+    if tuple(MATERIAL_NAMES) != MATERIALS:
+        raise AssetganError(f"CarWorld materials {MATERIAL_NAMES} differ from {MATERIALS}")
+    return CarAsset(
+        vertices=car.mesh.vertices.numpy(),
+        faces=car.mesh.faces.numpy(),
+        face_parts=car.mesh.face_parts.numpy(),
+        face_materials=car.face_materials.numpy(),
+        face_colors=car.mesh.face_colors.numpy(),
+        keypoints=car.keypoints.numpy(),
+        source="carworld",
+    ).validate()
