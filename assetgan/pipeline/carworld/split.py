@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from PIL import Image
 
 from assetgan.assets.taxonomy import merge_parts
 from assetgan.core.errors import AssetganError
+from assetgan.core.fields import known_fields
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
 from assetgan.pipeline.carworld.params import Shift
 from assetgan.pipeline.carworld.render import SUPPORTED_SIZES
@@ -76,11 +77,7 @@ class WorldConfig:
 
     @classmethod
     def from_dict(cls, obj: dict) -> WorldConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(obj) - names
-        if unknown:
-            raise AssetganError(f"split config has unknown fields {sorted(unknown)}")
-        values = dict(obj)
+        values = known_fields(cls, obj, "split config")
         values.setdefault("generator", "carworld-1")
         if "shift" in values:
             values["shift"] = Shift(values["shift"])

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.core.errors import AssetganError
+from assetgan.core.fields import known_fields
 
 
 class Architecture(StrEnum):
@@ -52,11 +53,7 @@ class SegmenterConfig:
 
     @classmethod
     def from_dict(cls, obj: dict) -> SegmenterConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(obj) - names
-        if unknown:
-            raise AssetganError(f"segmenter config has unknown fields {sorted(unknown)}")
-        values = dict(obj)
+        values = known_fields(cls, obj, "segmenter config")
         if "channels" in values:
             values["channels"] = tuple(int(c) for c in values["channels"])
         return cls(**values).validate()
