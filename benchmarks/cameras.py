@@ -1,0 +1,135 @@
+"""Cameras without a human: PnP of keypoints against the keypoint template on CarWorld test
+renders whose cameras are known (docs/multiview.md).
+
+Rows side by side, on the same images:
+- ground truth: the renders' own keypoints (visible ones, v = 2);
+- segmenter: keypoints predicted by the shipped CarWorld segmenter (assetgan/assets/segmenter64),
+  the route generator images take;
+each with the true field of view of the render and with the fixed 32 deg a generator image gets
+(CarWorld draws fov in 22..42 deg), and the segmenter at 32 deg once more without the template's
+visibility model (ablation). Errors: azimuth and elevation (degrees, median and 90th percentile),
+geodesic rotation error, Acc@30deg (rotation error <= 30 deg); an image without a camera (fewer
+than 4 keypoints at distinct spots) counts 180 deg.
+
+    .venv/bin/python benchmarks/cameras.py [--split /work/data/world/test64] [--n 800]
+        [--sheet docs/img/multiview_cameras.png]
+
+Prints a table; the last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from assetgan.core.images import atomic_write_png, contact_sheet
+from assetgan.pipeline.carworld.split import WorldSplit
+from assetgan.pipeline.downstream.checkpoint import load_segmenter
+from assetgan.pipeline.downstream.predict import predict
+from assetgan.pipeline.multiview.cameras import camera_errors, draw_overlay, estimate_cameras
+from assetgan.pipeline.multiview.template import load_shipped_template
+from assetgan.render.camera import Camera
+from assetgan.render.pnp import PnPSettings
+
+FIXED_FOV = 32.0
+SEGMENTER = Path(__file__).resolve().parents[1] / "assetgan" / "assets" / "segmenter64"
+
+
+def load_split(root: Path, n: int) -> dict:
+    split = WorldSplit.load(root)
+    n = min(n, len(split))
+    metas = [split.meta(i) for i in range(n)]
+    return {
+        "images": np.stack([split.image(i) for i in range(n)]),
+        "keypoints": np.array([m["keypoints"]["xyv"] for m in metas], dtype=np.float64),
+        "azimuth": np.array([m["scene"]["azimuth"] for m in metas]),
+        "elevation": np.array([m["scene"]["elevation"] for m in metas]),
+        "fov": np.array([m["scene"]["fov_y"] for m in metas]),
+        "views": np.array([m["camera"]["view"] for m in metas]),
+        "cameras": [Camera.from_json(m["camera"]) for m in metas],
+        "size": split.config.size,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", type=Path, default=Path("/work/data/world/test64"))
+    parser.add_argument("--n", type=int, default=800, help="first N images of the split")
+    parser.add_argument("--segmenter", type=Path, default=SEGMENTER)
+    parser.add_argument("--sheet", type=Path, default=None, help="PNG: template over 24 images")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    data = load_split(args.split, args.n)
+    size = data["size"]
+    template = load_shipped_template()
+    model, _ = load_segmenter(args.segmenter)
+    _, predicted = predict(model, data["images"])
+    truth = data["keypoints"].copy()
+    truth[..., 2] = np.where(truth[..., 2] == 2, 2, 0)  # visible only: occluded ones are unseen
+
+    sources = {"ground truth": truth, "segmenter": predicted}
+    rows = [
+        ("ground truth", "true", True),
+        ("ground truth", "32", True),
+        ("segmenter", "true", True),
+        ("segmenter", "32", True),
+        ("segmenter", "32", False),
+    ]
+    figures, results_by_row = {}, {}
+    header = (
+        f"{'keypoints':13s} {'fov':>4s} {'vis':>3s} {'solved':>6s} {'az med':>6s} {'az p90':>6s} "
+        f"{'el med':>6s} {'el p90':>6s} {'rot med':>7s} {'Acc@30':>6s} {'s/img':>6s}"
+    )
+    print(f"{len(data['images'])} images of {args.split} ({size} px)")
+    print(header)
+    for source, fov, use_visibility in rows:
+        base = PnPSettings()
+        settings = [
+            replace(base, fov_y=float(f) if fov == "true" else FIXED_FOV) for f in data["fov"]
+        ]
+        start = time.perf_counter()
+        results = estimate_cameras(
+            sources[source],
+            template.points_m(),
+            (size, size),
+            settings,
+            template.visibility if use_visibility else None,
+        )
+        seconds = (time.perf_counter() - start) / len(results)
+        summary = camera_errors(
+            results, data["azimuth"], data["elevation"], data["views"][:, :3, :3]
+        ).summary()
+        summary["seconds_per_image"] = seconds
+        key = f"{source.replace(' ', '_')}_fov{fov}" + ("" if use_visibility else "_novis")
+        figures[key] = {k: round(float(v), 4) for k, v in summary.items()}
+        results_by_row[key] = results
+        print(
+            f"{source:13s} {fov:>4s} {'yes' if use_visibility else 'no':>3s} "
+            f"{summary['solved']:6.3f} {summary['azimuth_median']:6.2f} "
+            f"{summary['azimuth_p90']:6.2f} {summary['elevation_median']:6.2f} "
+            f"{summary['elevation_p90']:6.2f} {summary['rotation_median']:7.2f} "
+            f"{summary['acc30_rotation']:6.3f} {seconds:6.3f}"
+        )
+
+    if args.sheet is not None:
+        tiles = []
+        points = torch.tensor(template.points_m(), dtype=torch.float32)
+        for index, result in enumerate(results_by_row["segmenter_fov32"][:24]):
+            skeletons = [(data["cameras"][index].project(points)[0].numpy(), (0, 220, 0))]
+            if result is not None:
+                skeletons.append((result.camera.project(points)[0].numpy(), (255, 0, 200)))
+            tiles.append(draw_overlay(data["images"][index], 4, skeletons, predicted[index]))
+        atomic_write_png(args.sheet, contact_sheet(tiles, 6))
+        print(f"wrote {args.sheet}: template by the true (green) and estimated (magenta) camera")
+    print(json.dumps({"split": str(args.split), "images": len(data["images"]), **figures}))
+
+
+if __name__ == "__main__":
+    main()
