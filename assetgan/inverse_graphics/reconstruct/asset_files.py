@@ -1,0 +1,73 @@
+"""A reconstruction as the neutral `render.asset.CarAsset` (what `assetgan export` rigs) and as
+a textured OBJ with one group per car_20 part.
+
+Per face, the part is the argmax of the part logits and the colour the texture, both sampled at
+the face's UV centroid; materials follow the parts (`render.asset.default_materials`). The UV
+texture is kept as it is (`texture.png`, row 0 = v 0, conventions "Textures"); faces on the seam
+at the car's back use u > 1 (wrap).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from assetgan.assets.taxonomy import CAR_20
+from assetgan.inverse_graphics.reconstruct.model import Reconstruction
+from assetgan.inverse_graphics.reconstruct.render import sample_uv
+from assetgan.inverse_graphics.reconstruct.template import Template
+from assetgan.render.asset import CarAsset, default_materials
+from assetgan.render.backends import TorchBackend
+
+
+@torch.no_grad()
+def reconstruction_asset(
+    reconstruction: Reconstruction, index: int, template: Template, source: str
+) -> CarAsset:
+    """Item `index` of a batch of reconstructions as a validated CarAsset (metres, car frame)."""
+    uv = template.uv.cpu()
+    uv_faces = template.uv_faces.cpu()
+    centroids = uv[uv_faces].mean(1)  # [T, 2]
+    channels = torch.cat(
+        [reconstruction.texture[index], reconstruction.part_logits[index]], dim=-1
+    ).cpu()
+    sampled = sample_uv(channels[None], centroids[None, None], TorchBackend())[0, 0]  # [T, C]
+    face_parts = (sampled[:, 3:].argmax(-1) + 1).numpy().astype(np.int64)
+    texture = reconstruction.texture[index].clamp(0, 1).mul(255).round().to(torch.uint8)
+    return CarAsset(
+        vertices=reconstruction.vertices[index].cpu().numpy().astype(np.float32),
+        faces=template.faces.cpu().numpy().astype(np.int64),
+        face_parts=face_parts,
+        face_materials=default_materials(face_parts),
+        face_colors=sampled[:, :3].clamp(0, 1).numpy().astype(np.float32),
+        keypoints=reconstruction.keypoints[index].cpu().numpy().astype(np.float32),
+        uv=uv.numpy().astype(np.float32),
+        uv_faces=uv_faces.numpy().astype(np.int64),
+        texture=texture.cpu().numpy(),
+        source=source,
+    ).validate()
+
+
+def obj_files(asset: CarAsset, texture_name: str = "texture.png") -> tuple[str, str]:
+    """(mesh.obj text, mesh.mtl text): positions, texture coordinates (OBJ's v runs upwards, so
+    v_obj = 1 - v) and faces grouped by car_20 part (`g <part name>`), one material with the
+    texture. Requires a textured asset."""
+    if asset.uv is None or asset.uv_faces is None:
+        raise ValueError("obj_files needs a textured asset (uv and uv_faces)")
+    lines = ["# assetgan reconstruction: one group per car_20 part", "mtllib mesh.mtl"]
+    lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in asset.vertices.tolist()]
+    lines += [f"vt {u:.6f} {1.0 - v:.6f}" for u, v in asset.uv.tolist()]
+    lines.append("usemtl reconstruction")
+    for part in np.unique(asset.face_parts).tolist():
+        lines.append(f"g {CAR_20[part]}")
+        for face in np.flatnonzero(asset.face_parts == part).tolist():
+            corners = zip(asset.faces[face].tolist(), asset.uv_faces[face].tolist(), strict=True)
+            lines.append("f " + " ".join(f"{v + 1}/{t + 1}" for v, t in corners))
+    material = [
+        "newmtl reconstruction",
+        "Ka 1 1 1",
+        "Kd 1 1 1",
+        "Ks 0 0 0",
+        f"map_Kd {texture_name}",
+    ]
+    return "\n".join(lines) + "\n", "\n".join(material) + "\n"

@@ -1,0 +1,222 @@
+"""What the reconstruction network trains on: a small protocol any source implements.
+
+Two sources (docs/reconstruct.md "Data"):
+- (b) a CarWorld split (`load_carworld`): images, car_20 part maps, 12 keypoints with
+  visibility and the ground-truth camera of every image (docs/formats.md "CarWorld split").
+  Every image is its own content: single-view.
+- (a) a GAN multi-view set (issue 11 sections 1-2, not written yet): the same arrays with the
+  interpreter's labels and PnP cameras, `content` = the content code's index (several views of
+  one car) and `view` = the view code's index. Its loader only has to fill an `ArrayData`.
+
+Images, masks and part maps are in the usual image layout (row 0 at the top); keypoints are
+pixel coordinates (docs/conventions.md); cameras are model-view-projection matrices of the car
+frame (metres).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from assetgan.assets.taxonomy import IGNORE_ID, KEYPOINT_FLIP, KEYPOINTS
+from assetgan.core.errors import AssetganError
+from assetgan.core.progress import Progress, emit
+
+_NDC_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ReconstructBatch:
+    """One training batch (torch, CPU; the trainer moves it to the device)."""
+
+    images: torch.Tensor  # [B, 3, H, W] float32 in [0, 1]
+    masks: torch.Tensor  # [B, H, W] float32 in {0, 1}: the car
+    part_ids: torch.Tensor | None  # [B, H, W] int64 car_20 ids, IGNORE_ID = unlabeled; or None
+    keypoints_xyv: torch.Tensor | None  # [B, 12, 3] (x, y, v) pixels, v > 0 labeled; or None
+    mvp: torch.Tensor  # [B, 4, 4] float32 camera of each image (car frame -> clip)
+    content: torch.Tensor  # [B] int64: equal values show the same car
+    view: torch.Tensor  # [B] int64 view-code index (-1: none), for per-view camera corrections
+    camera_params: torch.Tensor | None = None  # [B, 7] model.CAMERA_FIELDS of `mvp`, or None
+
+    def to(self, device: torch.device | str) -> ReconstructBatch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return ReconstructBatch(
+            move(self.images),
+            move(self.masks),
+            move(self.part_ids),
+            move(self.keypoints_xyv),
+            move(self.mvp),
+            move(self.content),
+            move(self.view),
+            move(self.camera_params),
+        )
+
+
+class ReconstructData(Protocol):
+    """A training source: indexable images with labels and cameras."""
+
+    image_size: int  # square images of this side
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray, flip: np.ndarray) -> ReconstructBatch:
+        """Images `indices` [B]; those with flip[i] mirrored left-right (image, labels, camera)."""
+        ...
+
+    def partners(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """[B] index of another image of the same content for each index, -1 where none
+        (single-view data returns all -1): the multi-view loss renders there."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """An in-memory `ReconstructData` (every source is loaded into one of these)."""
+
+    images: np.ndarray  # [N, H, W, 3] uint8
+    masks: np.ndarray  # [N, H, W] bool
+    part_ids: np.ndarray | None  # [N, H, W] uint8 car_20 ids (IGNORE_ID unlabeled) or None
+    keypoints_xyv: np.ndarray | None  # [N, 12, 3] float32 pixels or None
+    mvp: np.ndarray  # [N, 4, 4] float32
+    content: np.ndarray  # [N] int64
+    view: np.ndarray  # [N] int64 (-1: no view code)
+    camera_params: np.ndarray | None = None  # [N, 7] float32 orbit parameters (CAMERA_FIELDS)
+    source: str = ""  # for messages
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        where = self.source or "reconstruction data"
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise AssetganError(f"{where}: images must be uint8 [N, H, W, 3]")
+        if n == 0:
+            raise AssetganError(f"{where}: no images")
+        height, width = self.images.shape[1:3]
+        if height != width:
+            raise AssetganError(f"{where}: images must be square, got {height}x{width}")
+        expected = {
+            "masks": (n, height, width),
+            "mvp": (n, 4, 4),
+            "content": (n,),
+            "view": (n,),
+            "part_ids": (n, height, width),
+            "keypoints_xyv": (n, len(KEYPOINTS), 3),
+            "camera_params": (n, 7),
+        }
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise AssetganError(f"{where}: {name} has shape {value.shape}, expected {shape}")
+        if not np.isfinite(self.mvp).all():
+            raise AssetganError(f"{where}: a camera holds NaN or infinite values")
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, indices: np.ndarray, flip: np.ndarray) -> ReconstructBatch:
+        images = self.images[indices].astype(np.float32) / 255.0
+        masks = self.masks[indices].astype(np.float32)
+        parts = None if self.part_ids is None else self.part_ids[indices].astype(np.int64)
+        keypoints = None if self.keypoints_xyv is None else self.keypoints_xyv[indices].copy()
+        mvp = self.mvp[indices].copy()
+        camera = None if self.camera_params is None else self.camera_params[indices].copy()
+        if flip.any():
+            images[flip] = images[flip][:, :, ::-1]
+            masks[flip] = masks[flip][:, :, ::-1]
+            if parts is not None:
+                parts[flip] = parts[flip][:, :, ::-1]
+            if keypoints is not None:
+                mirrored = keypoints[flip][:, list(KEYPOINT_FLIP)]
+                mirrored[..., 0] = np.where(
+                    mirrored[..., 2] > 0, self.image_size - mirrored[..., 0], 0.0
+                )
+                keypoints[flip] = mirrored
+            mvp[flip] = _NDC_MIRROR @ mvp[flip]  # the mirrored car seen by the same camera
+            if camera is not None:  # = the car seen by the mirrored camera
+                camera[flip, 0] = (360.0 - camera[flip, 0]) % 360.0
+                camera[flip, 4] = -camera[flip, 4]
+        return ReconstructBatch(
+            images=torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2),
+            masks=torch.from_numpy(np.ascontiguousarray(masks)),
+            part_ids=None if parts is None else torch.from_numpy(np.ascontiguousarray(parts)),
+            keypoints_xyv=None if keypoints is None else torch.from_numpy(keypoints).float(),
+            mvp=torch.from_numpy(mvp).float(),
+            content=torch.from_numpy(self.content[indices].astype(np.int64)),
+            view=torch.from_numpy(self.view[indices].astype(np.int64)),
+            camera_params=None if camera is None else torch.from_numpy(camera).float(),
+        )
+
+    def partners(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        groups: dict[int, list[int]] = {}
+        for index, content in enumerate(self.content.tolist()):
+            groups.setdefault(content, []).append(index)
+        out = np.full(len(indices), -1, dtype=np.int64)
+        for slot, index in enumerate(indices.tolist()):
+            others = [j for j in groups[int(self.content[index])] if j != index]
+            if others:
+                out[slot] = others[int(rng.integers(len(others)))]
+        return out
+
+    def subset(self, indices: np.ndarray) -> ArrayData:
+        """The images `indices` only (labels and cameras alike)."""
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[indices]
+
+        return ArrayData(
+            self.images[indices],
+            self.masks[indices],
+            pick(self.part_ids),
+            pick(self.keypoints_xyv),
+            self.mvp[indices],
+            self.content[indices],
+            self.view[indices],
+            pick(self.camera_params),
+            self.source,
+        )
+
+
+def load_carworld(
+    root: str | Path, limit: int | None = None, progress: Progress | None = None
+) -> ArrayData:
+    """The first `limit` images (all when None) of a CarWorld split with ground-truth cameras."""
+    from assetgan.pipeline.carworld.split import WorldSplit
+    from assetgan.render.camera import Camera
+
+    split = WorldSplit.load(root)
+    count = len(split) if limit is None else min(limit, len(split))
+    if count < 1:
+        raise AssetganError(f"{root}: the split has no images")
+    images, parts, keypoints, mvp, orbits = [], [], [], [], []
+    for index in range(count):
+        meta = split.meta(index)
+        camera = Camera.from_json(meta["camera"])
+        images.append(split.image(index))
+        parts.append(split.parts(index))
+        keypoints.append(np.asarray(meta["keypoints"]["xyv"], dtype=np.float32))
+        mvp.append(camera.mvp.numpy())
+        scene = meta["scene"]
+        orbit = [scene["azimuth"], scene["elevation"], scene["distance"], scene["fov_y"]]
+        orbits.append(orbit + list(scene["target"]))
+        emit(progress, index + 1, count, task="loading")
+    part_ids = np.stack(parts)
+    return ArrayData(
+        images=np.stack(images),
+        masks=(part_ids > 0) & (part_ids != IGNORE_ID),
+        part_ids=part_ids,
+        keypoints_xyv=np.stack(keypoints),
+        mvp=np.stack(mvp).astype(np.float32),
+        content=np.arange(count, dtype=np.int64),
+        view=np.full(count, -1, dtype=np.int64),
+        camera_params=np.asarray(orbits, dtype=np.float32),
+        source=str(root),
+    )

@@ -1,0 +1,357 @@
+"""assetgan.inverse_graphics.reconstruct and `assetgan reconstruct`: the template's symmetry,
+model shapes and symmetry, rendering, losses that fall on a tiny overfit, checkpoints, exact
+resume, the NaN stop, the multi-view hook, bad inputs, run() from Python and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from assetgan.assets.taxonomy import KEYPOINT_FLIP
+from assetgan.core.device import Device
+from assetgan.core.errors import AssetganError
+from assetgan.inverse_graphics.reconstruct.data import ArrayData, load_carworld
+from assetgan.inverse_graphics.reconstruct.losses import LossWeights
+from assetgan.inverse_graphics.reconstruct.model import (
+    ReconstructNet,
+    ReconstructNetConfig,
+    load_reconstructor,
+    read_reconstructor_config,
+    save_reconstructor,
+)
+from assetgan.inverse_graphics.reconstruct.render import project_points, render_views
+from assetgan.inverse_graphics.reconstruct.template import (
+    TemplateKind,
+    build_template,
+    flip_uv_image,
+    mirror_points,
+)
+from assetgan.inverse_graphics.reconstruct.train import (
+    ReconstructTrainConfig,
+    loss_terms,
+    run,
+    train,
+)
+from assetgan.render.camera import orbit_camera
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+runner = CliRunner()
+TINY = ReconstructNetConfig(
+    subdivisions=2,
+    encoder_channels=(8, 16, 32, 32),
+    code_dim=64,
+    decoder_channels=(32, 16),
+    uv_size=(16, 32),
+)
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory) -> Path:
+    """A tiny CarWorld split rendered by the real generator (6 images, 64 px)."""
+    from assetgan.pipeline.carworld.generate import WorldRenderConfig
+    from assetgan.pipeline.carworld.generate import run as render_world
+    from assetgan.pipeline.carworld.split import WorldConfig
+
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    render_world(WorldRenderConfig(WorldConfig(split="tiny", n=6, size=64, seed=3), out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(split_dir) -> ArrayData:
+    return load_carworld(split_dir)
+
+
+def tiny_config(split_dir: Path, out: Path, **changes) -> ReconstructTrainConfig:
+    settings = {"model": TINY, "steps": 6, "batch": 4, "lr": 1e-3, "log_every": 1}
+    settings |= {"device": Device.cpu, "sheet_images": 0, "checkpoint_every": 3}
+    return ReconstructTrainConfig(split_dir, out, **{**settings, **changes})
+
+
+def metrics_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+# ---- template and model -------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(TemplateKind))
+def test_template_is_mirror_symmetric_and_car_sized(kind):
+    template = build_template(kind, subdivisions=2)
+    twin = template.mirror_vertex
+    assert torch.equal(twin[twin], torch.arange(len(twin)))  # an involution
+    assert int((twin != torch.arange(len(twin))).sum()) > len(twin) // 2
+    mirrored = mirror_points(template.vertices, twin)
+    assert torch.allclose(mirrored, template.vertices, atol=1e-5)
+    lo, hi = template.vertices.amin(0), template.vertices.amax(0)
+    assert hi[2] - lo[2] == pytest.approx(4.6, abs=1e-3) and lo[1] >= 0.2 and hi[1] <= 1.53
+    assert len(template.face_pairs) == len(template.faces) * 3 // 2  # closed: every edge shared
+
+
+def test_uv_mirror_is_a_flip_of_the_uv_image():
+    template = build_template(subdivisions=2)
+    # u of a vertex and of its mirror twin add up to 1 (the UV image mirror is a width flip)
+    first_uv = {}
+    for face, uv_face in zip(template.faces.tolist(), template.uv_faces.tolist(), strict=True):
+        for vertex, uv_index in zip(face, uv_face, strict=True):
+            first_uv.setdefault(vertex, template.uv[uv_index])
+    uv = torch.stack([first_uv[v] for v in range(template.num_vertices)])
+    u, v = uv[:, 0] % 1.0, uv[:, 1]
+    twin_u = u[template.mirror_vertex]
+    off_seam = (u > 0.01) & (u < 0.99) & (v > 0.01) & (v < 0.99)  # poles have no single u
+    assert int(off_seam.sum()) > template.num_vertices - 20
+    assert torch.allclose((u + twin_u)[off_seam], torch.ones(int(off_seam.sum())), atol=1e-4)
+
+
+def test_model_shapes_and_exact_symmetry():
+    torch.manual_seed(0)
+    model = ReconstructNet(TINY)
+    with torch.no_grad():  # make the heads non-trivial so symmetry is not an accident
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    out = model(torch.rand(3, 3, 64, 64))
+    vertices = model.template.num_vertices
+    assert out.vertices.shape == (3, vertices, 3) and out.offsets.shape == (3, vertices, 3)
+    assert out.texture.shape == (3, 16, 32, 3) and out.part_logits.shape == (3, 16, 32, 19)
+    assert out.keypoints.shape == (3, 12, 3) and out.keypoint_weights.shape == (12, vertices)
+    assert float(out.texture.min()) >= 0 and float(out.texture.max()) <= 1
+    assert torch.allclose(out.vertices, mirror_points(out.vertices, model.mirror_vertex), atol=1e-5)
+    assert float((out.vertices - out.vertices.mean(1, keepdim=True)).abs().max()) > 0.1
+    assert torch.allclose(out.part_logits, flip_uv_image(out.part_logits), atol=1e-6)
+    weights = out.keypoint_weights
+    assert torch.allclose(weights.sum(1), torch.ones(12), atol=1e-5)
+    mirrored = weights[list(KEYPOINT_FLIP)][:, model.mirror_vertex]
+    assert torch.allclose(weights, mirrored, atol=1e-6)
+    left, right = out.keypoints[:, 0], out.keypoints[:, 1]  # left/right front wheel
+    assert torch.allclose(left * torch.tensor([-1.0, 1, 1]), right, atol=1e-5)
+    with pytest.raises(AssetganError, match=r"expects images \[B, 3, 64, 64\]"):
+        model(torch.rand(1, 3, 32, 32))
+
+
+def test_render_matches_camera_projection_and_mirrors_with_the_camera():
+    torch.manual_seed(1)
+    model = ReconstructNet(TINY).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64))
+    camera = orbit_camera(30.0, 15.0, 9.0, size=(64, 64), target=(0.0, 0.8, 0.0))
+    mvp = camera.mvp[None]
+    xy, depth = project_points(out.keypoints, mvp, (64, 64))
+    expected_xy, expected_depth = camera.project(out.keypoints[0])
+    assert torch.allclose(xy[0], expected_xy, atol=1e-4)
+    assert torch.allclose(depth[0], expected_depth, atol=1e-4)
+    template = model.template_tables("cpu")
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
+    both = torch.cat([mvp, (mirror @ mvp)])
+    rendered = render_views(
+        out.vertices.expand(2, -1, -1),
+        out.texture.expand(2, -1, -1, -1),
+        out.part_logits.expand(2, -1, -1, -1),
+        out.keypoints.expand(2, -1, -1),
+        template,
+        both,
+        (64, 64),
+    )
+    covered = rendered.covered
+    assert 300 < int(covered[0].sum()) < 64 * 64 - 300
+    agreement = (covered[0] == covered[1].flip(-1)).float().mean()
+    assert float(agreement) > 0.995  # a symmetric car seen in a mirrored camera: mirrored image
+
+
+# ---- losses, training, checkpoints --------------------------------------------------------------
+def test_losses_decrease_on_a_tiny_overfit(split_dir, tmp_path, data):
+    four = data.subset(np.arange(4))
+    config = tiny_config(split_dir, tmp_path / "fit", steps=40, flip=0.0, checkpoint_every=40)
+    train(config, four)
+    lines = metrics_lines(tmp_path / "fit")
+    first = {k: np.mean([line[k] for line in lines[:3]]) for k in lines[0]}
+    last = {k: np.mean([line[k] for line in lines[-3:]]) for k in lines[0]}
+    assert last["silhouette"] < 0.75 * first["silhouette"], (first, last)
+    assert last["colour"] < 0.85 * first["colour"], (first, last)
+    assert last["parts"] < 0.9 * first["parts"], (first, last)
+    assert last["keypoints"] < 0.5 * first["keypoints"], (first, last)
+    assert last["total"] < 0.7 * first["total"]
+    assert last["iou"] > first["iou"] + 0.05
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(2)
+    model = ReconstructNet(dataclasses.replace(TINY, template=TemplateKind.ellipsoid))
+    with torch.no_grad():
+        model.mean_offsets.add_(torch.randn_like(model.mean_offsets) * 0.01)
+    path = save_reconstructor(tmp_path / "net.safetensors", model, info={"step": 7})
+    loaded, info = load_reconstructor(path)
+    assert info == {"step": 7} and loaded.config == model.config
+    assert read_reconstructor_config(path) == model.config
+    images = torch.rand(2, 3, 64, 64)
+    a, b = model.eval()(images), loaded(images)
+    for name in ("vertices", "texture", "part_logits", "keypoints"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    (tmp_path / "other.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(AssetganError, match="other.safetensors"):
+        load_reconstructor(tmp_path / "other.safetensors")
+
+
+def test_resume_continues_exactly(split_dir, tmp_path, data):
+    straight = train(tiny_config(split_dir, tmp_path / "a"), data)
+    first = train(tiny_config(split_dir, tmp_path / "b", steps=3), data)
+    assert first.step == 3 and first.resumed_from == 0
+    resumed = train(tiny_config(split_dir, tmp_path / "b"), data)
+    assert resumed.resumed_from == 3 and resumed.step == straight.step == 6
+    a, _ = load_reconstructor(straight.model)
+    b, _ = load_reconstructor(resumed.model)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    assert metrics_lines(tmp_path / "a") == [
+        {**line, "seconds": metrics_lines(tmp_path / "a")[i]["seconds"]}
+        for i, line in enumerate(metrics_lines(tmp_path / "b"))
+    ]
+    with pytest.raises(AssetganError, match="other settings"):
+        train(tiny_config(split_dir, tmp_path / "b", lr=5e-4), data)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoisonedData:
+    """A data source whose images turn NaN from step `bad_step` on (batches are counted)."""
+
+    inner: ArrayData
+    bad_step: int
+    calls: list = dataclasses.field(default_factory=list)
+
+    @property
+    def image_size(self) -> int:
+        return self.inner.image_size
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def batch(self, indices, flip):
+        self.calls.append(1)
+        batch = self.inner.batch(indices, flip)
+        if len(self.calls) > self.bad_step:
+            batch.images.fill_(float("nan"))
+        return batch
+
+    def partners(self, indices, rng):
+        return self.inner.partners(indices, rng)
+
+
+def test_nan_stops_with_a_message_and_keeps_the_last_good_checkpoint(split_dir, tmp_path, data):
+    out = tmp_path / "nan"
+    with pytest.raises(
+        AssetganError, match=r"loss is nan at step 4.*model\.safetensors \(step 3\)"
+    ):
+        train(tiny_config(split_dir, out, steps=10), PoisonedData(data, bad_step=4))
+    model, info = load_reconstructor(out / "model.safetensors")
+    assert info["step"] == 3
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values())
+    assert metrics_lines(out)[-1]["stopped"].startswith("the loss is nan")
+
+
+def test_multiview_terms_render_a_second_view(data):
+    torch.manual_seed(3)
+    model = ReconstructNet(TINY)
+    paired = dataclasses.replace(data, content=np.array([0, 0, 1, 1, 2, 2]))
+    indices = np.array([0, 2, 4])
+    partners = paired.partners(indices, np.random.default_rng(0))
+    assert partners.tolist() == [1, 3, 5]
+    assert (data.partners(indices, np.random.default_rng(0)) == -1).all()
+    flip = np.zeros(3, bool)
+    batch, partner = paired.batch(indices, flip), paired.batch(partners, flip)
+    terms, _ = loss_terms(model, batch, partner, torch.tensor([True, True, False]))
+    assert {"mv_silhouette", "mv_colour", "mv_parts", "mv_keypoints"} <= set(terms)
+    single, _ = loss_terms(model, batch, None, None)
+    assert not any(name.startswith("mv_") for name in single)
+    # the partner view differs from the input view, so the second-view terms do too
+    assert float(terms["mv_keypoints"]) != pytest.approx(float(single["keypoints"]), rel=1e-3)
+
+
+def test_flip_mirrors_images_labels_and_camera(data):
+    plain = data.batch(np.array([1]), np.array([False]))
+    mirrored = data.batch(np.array([1]), np.array([True]))
+    assert torch.equal(mirrored.images, plain.images.flip(-1))
+    assert torch.equal(mirrored.part_ids, plain.part_ids.flip(-1))
+    kp, kp_m = plain.keypoints_xyv[0], mirrored.keypoints_xyv[0]
+    assert torch.allclose(kp_m[list(KEYPOINT_FLIP), 0], 64 - kp[:, 0])
+    assert torch.allclose(mirrored.mvp[0, 0], -plain.mvp[0, 0])
+
+
+def test_bad_inputs_are_one_line_errors(split_dir, tmp_path, data):
+    with pytest.raises(AssetganError, match="masks has shape"):
+        dataclasses.replace(data, masks=data.masks[:, :32])
+    with pytest.raises(AssetganError, match="square"):
+        ArrayData(
+            np.zeros((1, 8, 16, 3), np.uint8), np.zeros((1, 8, 16), bool), None, None,
+            np.eye(4, dtype=np.float32)[None], np.zeros(1, np.int64), np.zeros(1, np.int64),
+        )  # fmt: skip
+    with pytest.raises(AssetganError, match="uv_size"):
+        ReconstructNetConfig(uv_size=(16, 16)).validate()
+    with pytest.raises(AssetganError, match="--steps"):
+        tiny_config(split_dir, tmp_path / "x", steps=0).validate()
+    with pytest.raises(AssetganError, match="32 px"):
+        train(tiny_config(split_dir, tmp_path / "y"), _small_images(data))
+    with pytest.raises(AssetganError, match="missing"):
+        load_carworld(tmp_path / "nowhere")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x.txt").write_text("x")
+    with pytest.raises(AssetganError, match="not empty"):
+        train(tiny_config(split_dir, tmp_path / "busy"), data)
+    with pytest.raises(AssetganError, match="loss weight colour"):
+        LossWeights(colour=-1.0).validate()
+
+
+def _small_images(data: ArrayData) -> ArrayData:
+    """The first two images at 32 px (every other pixel), cameras unchanged."""
+    return ArrayData(
+        data.images[:2, ::2, ::2].copy(),
+        data.masks[:2, ::2, ::2].copy(),
+        None,
+        None,
+        data.mvp[:2],
+        data.content[:2],
+        data.view[:2],
+    )
+
+
+def test_run_from_python_writes_the_run_directory(split_dir, tmp_path):
+    config = tiny_config(split_dir, tmp_path / "run", steps=4, val=split_dir, sheet_images=2)
+    result = run(config)
+    assert result.step == 4 and result.images == 6 and result.sheet is not None
+    for name in ("config.json", "state.safetensors", "state.json", "model.json", "val.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert 0.0 < result.val["silhouette_iou"] <= 1.0 and result.val["images"] == 6
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert ReconstructTrainConfig.from_dict(saved) == config
+    from PIL import Image
+
+    assert Image.open(result.sheet).size[0] > 7 * 128  # 7 columns of 128 px tiles
+
+
+def cli_app():
+    """The sub-app under a root group, as assetgan/cli.py registers it."""
+    from assetgan.commands.app import App
+    from assetgan.commands.reconstruct import app as reconstruct_app
+
+    root = App()
+
+    @root.callback()
+    def main() -> None:
+        """Root."""
+
+    root.add_typer(reconstruct_app, name="reconstruct")
+    return root
+
+
+def test_cli_train_and_bad_input(split_dir, tmp_path):
+    out = tmp_path / "cli"
+    args = ["reconstruct", "train", "--data", str(split_dir), "--out", str(out), "--steps", "2"]
+    result = runner.invoke(cli_app(), [*args, "--batch", "2", "--limit", "4", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "step 2" in result.output and (out / "model.safetensors").is_file()
+    bad = runner.invoke(cli_app(), ["reconstruct", "train", "--data", str(tmp_path / "no")] +
+                        ["--out", str(tmp_path / "o"), "--device", "cpu"])  # fmt: skip
+    assert bad.exit_code == 1
+    assert bad.output.strip().startswith("error:") and len(bad.output.strip().splitlines()) == 1
