@@ -21,6 +21,7 @@ from assetgan.inverse_graphics.reconstruct.losses import LossWeights
 from assetgan.inverse_graphics.reconstruct.model import (
     ReconstructNet,
     ReconstructNetConfig,
+    TextureMode,
     load_reconstructor,
     read_reconstructor_config,
     save_reconstructor,
@@ -107,9 +108,10 @@ def test_uv_mirror_is_a_flip_of_the_uv_image():
     assert torch.allclose((u + twin_u)[off_seam], torch.ones(int(off_seam.sum())), atol=1e-4)
 
 
-def test_model_shapes_and_exact_symmetry():
+@pytest.mark.parametrize("texture", list(TextureMode))
+def test_model_shapes_and_exact_symmetry(texture):
     torch.manual_seed(0)
-    model = ReconstructNet(TINY)
+    model = ReconstructNet(dataclasses.replace(TINY, texture=texture))
     with torch.no_grad():  # make the heads non-trivial so symmetry is not an accident
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)
@@ -119,6 +121,7 @@ def test_model_shapes_and_exact_symmetry():
     assert out.texture.shape == (3, 16, 32, 3) and out.part_logits.shape == (3, 16, 32, 19)
     assert out.keypoints.shape == (3, 12, 3) and out.keypoint_weights.shape == (12, vertices)
     assert float(out.texture.min()) >= 0 and float(out.texture.max()) <= 1
+    assert out.camera.shape == (3, 7) and float(out.camera[:, 2].min()) > 0
     assert torch.allclose(out.vertices, mirror_points(out.vertices, model.mirror_vertex), atol=1e-5)
     assert float((out.vertices - out.vertices.mean(1, keepdim=True)).abs().max()) > 0.1
     assert torch.allclose(out.part_logits, flip_uv_image(out.part_logits), atol=1e-6)
@@ -355,3 +358,72 @@ def test_cli_train_and_bad_input(split_dir, tmp_path):
                         ["--out", str(tmp_path / "o"), "--device", "cpu"])  # fmt: skip
     assert bad.exit_code == 1
     assert bad.output.strip().startswith("error:") and len(bad.output.strip().splitlines()) == 1
+
+
+# ---- reconstruct image --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    torch.manual_seed(4)
+    path = tmp_path_factory.mktemp("net") / "net.safetensors"
+    return save_reconstructor(path, ReconstructNet(TINY), info={"step": 0})
+
+
+def test_image_writes_asset_meshes_parts_keypoints_and_turntable(split_dir, tiny_model, tmp_path):
+    from PIL import Image
+
+    from assetgan.inverse_graphics.reconstruct.image import ReconstructImageConfig
+    from assetgan.inverse_graphics.reconstruct.image import run as run_image
+    from assetgan.render.asset import CarAsset, read_part_glb
+
+    wide = tmp_path / "wide.png"  # non-square: centre-cropped, parts.png keeps the input size
+    Image.fromarray(np.full((48, 80, 3), 200, np.uint8)).save(wide)
+    images = (split_dir / "images" / "000000.png", wide)
+    config = ReconstructImageConfig(images, tmp_path / "out", tiny_model, views=4, view_size=32)
+    result = run_image(config.validate())
+    assert [p.name for p in result.cars] == ["000000", "wide"]
+    car = result.cars[0]
+    asset = CarAsset.load(car)
+    assert asset.has_texture and asset.keypoints.shape == (12, 3)
+    assert asset.num_faces == 320 and asset.texture.shape == (16, 32, 3)
+    assert read_part_glb(car / "mesh.glb").num_faces == asset.num_faces
+    obj = (car / "mesh.obj").read_text()
+    assert obj.count("\nf ") == 320 and "map_Kd texture.png" in (car / "mesh.mtl").read_text()
+    assert np.asarray(Image.open(car / "parts.png")).shape == (64, 64)
+    wide_parts = np.asarray(Image.open(result.cars[1] / "parts.png"))
+    assert wide_parts.shape == (48, 80) and not wide_parts[:, :16].any()  # outside the crop
+    keypoints = json.loads((car / "keypoints.json").read_text())
+    assert len(keypoints["xyv"]) == 12 and keypoints["camera"]["source"].startswith("predicted")
+    assert {v for _, _, v in keypoints["xyv"]} <= {0, 1, 2}
+    assert Image.open(car / "turntable.png").size == (4 * 32 + 10, 2 * 32 + 6)
+
+
+def test_image_bad_inputs_are_one_line_errors(split_dir, tiny_model, tmp_path):
+    from PIL import Image
+
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(grey)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    (tmp_path / "empty").mkdir()
+    image = str(split_dir / "images" / "000000.png")
+    cases = [
+        ([str(grey)], "wrong channels"),
+        ([str(broken)], "unreadable image"),
+        ([str(tmp_path / "empty")], "no images in this folder"),
+        ([str(tmp_path / "missing.png")], "no such file"),
+        ([image, "--model", str(tmp_path / "none.safetensors")], "no trained weights"),
+    ]
+    for args, expected in cases:
+        if "--model" not in args:
+            args = [*args, "--model", str(tiny_model)]
+        result = runner.invoke(cli_app(), ["reconstruct", "image", *args, "--out", str(tmp_path)])
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0], lines
+    ok = runner.invoke(
+        cli_app(),
+        ["reconstruct", "image", image, "--model", str(tiny_model), "--out", str(tmp_path / "o")]
+        + ["--views", "2", "--device", "cpu"],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "o" / "000000" / "asset.json").is_file()

@@ -9,6 +9,7 @@ import typer
 
 from assetgan.commands.app import App, progress_bar
 from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt
+from assetgan.inverse_graphics.reconstruct.model import TextureMode
 from assetgan.inverse_graphics.reconstruct.template import TemplateKind
 
 app = App(
@@ -32,12 +33,15 @@ def train(
         float | None, typer.Option(help="Wall budget of this session (then save and stop).")
     ] = None,
     batch: Annotated[int, typer.Option(help="Images per step.")] = 16,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-4,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     limit: Annotated[int | None, typer.Option(help="Use only the first LIMIT images.")] = None,
     image_size: Annotated[int, typer.Option(help="Input side in pixels (the data's).")] = 64,
     template: Annotated[
         TemplateKind, typer.Option(help="Shape deformed: car (default) or ellipsoid.")
     ] = TemplateKind.car,
+    texture: Annotated[
+        TextureMode, typer.Option(help="decoded colours, or flow: sampled from the input.")
+    ] = TextureMode.decoded,
     subdivisions: Annotated[
         int, typer.Option(help="Icosphere level: 3 = 642 vertices, 4 = 2562.")
     ] = 3,
@@ -65,7 +69,7 @@ def train(
         limit=limit,
         device=device,
         model=ReconstructNetConfig(
-            image_size=image_size, template=template, subdivisions=subdivisions
+            image_size=image_size, template=template, texture=texture, subdivisions=subdivisions
         ),
         steps=steps,
         minutes=minutes,

@@ -20,7 +20,7 @@ from assetgan.core.metrics import keypoint_hits, segmentation_metrics, share
 from assetgan.core.progress import Progress, emit
 from assetgan.inverse_graphics.reconstruct.data import ArrayData
 from assetgan.inverse_graphics.reconstruct.model import ReconstructNet
-from assetgan.inverse_graphics.reconstruct.render import RenderedView, render_views
+from assetgan.inverse_graphics.reconstruct.render import RenderedView, render_reconstruction
 
 
 def rendered_part_ids(rendered: RenderedView) -> torch.Tensor:
@@ -37,15 +37,7 @@ def predict_views(
     reconstruction = model(images)
     size = images.shape[-1]
     template = model.template_tables(images.device)
-    rendered = render_views(
-        reconstruction.vertices,
-        reconstruction.texture,
-        reconstruction.part_logits,
-        reconstruction.keypoints,
-        template,
-        mvp,
-        (size, size),
-    )
+    rendered = render_reconstruction(reconstruction, template, mvp, (size, size))
     return reconstruction.keypoints, rendered
 
 

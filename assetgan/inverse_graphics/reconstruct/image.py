@@ -39,7 +39,7 @@ from assetgan.inverse_graphics.reconstruct.model import (
     ReconstructNet,
     load_reconstructor,
 )
-from assetgan.inverse_graphics.reconstruct.render import render_views
+from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import turntable
 from assetgan.render.asset import part_glb
 from assetgan.render.camera import Camera, orbit_camera
@@ -161,16 +161,8 @@ def reconstruct_one(
     reconstruction = model(pixels)
     template = model.template_tables(device)
     camera = predicted_camera(reconstruction.camera[0].cpu(), side)
-    rendered = render_views(
-        reconstruction.vertices,
-        reconstruction.texture,
-        reconstruction.part_logits,
-        reconstruction.keypoints,
-        template,
-        camera.mvp[None].to(device),
-        (side, side),
-        with_depth=True,
-    )
+    mvp = camera.mvp[None].to(device)
+    rendered = render_reconstruction(reconstruction, template, mvp, (side, side), True)
     part_ids = np.zeros((height, width), np.uint8)
     part_ids[top : top + side, left : left + side] = rendered_part_ids(rendered)[0].cpu().numpy()
     directory = out / path.stem

@@ -46,7 +46,7 @@ class LossWeights:
     """Weight of each term in the total (docs/reconstruct.md "Losses": how they were chosen)."""
 
     silhouette: float = 3.0  # 1 - IoU (GANverse3D: 3)
-    colour: float = 1.0  # masked L1 on [0, 1] colours
+    colour: float = 3.0  # masked L1 on [0, 1] colours
     parts: float = 0.5  # part cross-entropy (nats per pixel)
     keypoints: float = 20.0  # squared keypoint error in image sides (0.05 side -> 0.0025)
     camera: float = 0.1  # camera head against known cameras (only used by `reconstruct image`)

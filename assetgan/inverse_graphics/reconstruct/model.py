@@ -4,7 +4,10 @@
       -> Encoder (stride-2 convolutions, adaptive pool to 4x4, linear)  -> code [B, code_dim]
       -> shape head: per-vertex offsets [B, V, 3] (metres, symmetrised) and log-scales [B, 3]
       -> UV decoder (linear to 4 x 8, upsampling convolutions) -> texture [B, Ht, Wt, 3] in
-         [0, 1] and car_20 part logits [B, Ht, Wt, 19] (ids 1..19; symmetrised)
+         [0, 1] and car_20 part logits [B, Ht, Wt, 19] (ids 1..19; symmetrised). The texture
+         is either decoded (`TextureMode.decoded`, GANverse3D) or CMR's texture flow
+         (`TextureMode.flow`): the decoder predicts, per texel, where in the input image to
+         sample its colour
       -> keypoints: a learned softmax over the vertices per keypoint [12, V] (symmetrised);
          3D keypoints = weights @ vertices
       -> camera head: the input view's orbit camera (azimuth, elevation, distance, vertical field
@@ -15,8 +18,7 @@ vertices = (template + mean_offsets + offsets) * scale: `mean_offsets` [V, 3] is
 mean shape (CMR's learned template), `offsets` the per-image deformation, `scale` per axis
 (x, y, z) about the origin (the ground stays at y = 0). Shape, parts and keypoints are exactly
 mirror-symmetric by construction (template.py); the texture is not (lighting is baked into it)
-and a loss asks for symmetry instead (losses.py). Decoded UV texture first; CMR's texture flow
-(sampling the input image) is the noted alternative (docs/reconstruct.md).
+and a loss asks for symmetry instead (losses.py). docs/reconstruct.md compares the two textures.
 
 `ReconstructNetConfig` is the model's contract: it is saved in every checkpoint
 (`save_reconstructor`, kind `reconstruct_net`) and `load_reconstructor` rebuilds the exact model.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,13 @@ RECONSTRUCT_KIND = register_kind(
 )
 
 
+class TextureMode(StrEnum):
+    """Where the UV texture's colours come from."""
+
+    decoded = "decoded"  # decoded from the image code (GANverse3D)
+    flow = "flow"  # sampled from the input image at predicted positions (CMR's texture flow)
+
+
 @dataclass(frozen=True)
 class ReconstructNetConfig:
     """The network's contract (saved in the checkpoint; loading rebuilds exactly this model)."""
@@ -74,6 +84,7 @@ class ReconstructNetConfig:
     encoder_channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 conv block each
     code_dim: int = 256  # image code width
     uv_size: tuple[int, int] = (32, 64)  # (height, width) of the texture and part UV maps
+    texture: TextureMode = TextureMode.decoded  # decoded colours or a flow into the input
     decoder_channels: tuple[int, ...] = (128, 64, 32)  # UV decoder widths, 4x8 upwards
     offset_scale: float = 0.1  # metres per unit of the offset head's output
     max_log_scale: float = 0.5  # |log scale| per axis is bounded by this (tanh)
@@ -105,6 +116,7 @@ class ReconstructNetConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["template"] = self.template.value
+        out["texture"] = self.texture.value
         out["encoder_channels"] = list(self.encoder_channels)
         out["uv_size"] = list(self.uv_size)
         out["decoder_channels"] = list(self.decoder_channels)
@@ -115,6 +127,7 @@ class ReconstructNetConfig:
         values = known_fields(cls, obj, "reconstruction network config")
         try:
             values["template"] = TemplateKind(values.get("template", "car"))
+            values["texture"] = TextureMode(values.get("texture", "decoded"))
             shape = known_fields(TemplateShape, values.get("template_shape", {}), "template")
             values["template_shape"] = TemplateShape(**shape)
             for name in ("encoder_channels", "uv_size", "decoder_channels"):
@@ -169,9 +182,10 @@ class Encoder(nn.Module):
 
 
 class UVDecoder(nn.Module):
-    """code [B, D] -> (texture [B, Ht, Wt, 3] in [0, 1], part logits [B, Ht, Wt, 19])."""
+    """code [B, D] -> (colour [B, Ht, Wt, colour_channels], part logits [B, Ht, Wt, 19]):
+    colour_channels 3 (RGB in [0, 1]) or 2 (texture flow in [-1, 1], grid_sample's frame)."""
 
-    def __init__(self, code_dim: int, channels: tuple[int, ...]) -> None:
+    def __init__(self, code_dim: int, channels: tuple[int, ...], colour_channels: int) -> None:
         super().__init__()
         self.first = channels[0]
         self.fc = nn.Linear(code_dim, channels[0] * 4 * 8)
@@ -179,14 +193,16 @@ class UVDecoder(nn.Module):
         self.ups = nn.ModuleList(
             [ConvBlock(widths[i], widths[i + 1], 1) for i in range(len(channels))]
         )
-        self.to_rgb = nn.Conv2d(channels[-1], 3, 1)
+        self.colour_channels = colour_channels
+        self.to_rgb = nn.Conv2d(channels[-1], colour_channels, 1)
         self.to_parts = nn.Conv2d(channels[-1], NUM_PARTS, 1)
 
     def forward(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.leaky_relu(self.fc(code), 0.2).view(code.shape[0], self.first, 4, 8)
         for block in self.ups:
             x = block(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-        texture = torch.sigmoid(self.to_rgb(x)).permute(0, 2, 3, 1)
+        colour = self.to_rgb(x).permute(0, 2, 3, 1)
+        texture = torch.sigmoid(colour) if self.colour_channels == 3 else torch.tanh(colour)
         parts = self.to_parts(x).permute(0, 2, 3, 1)
         return texture, parts
 
@@ -206,7 +222,8 @@ class ReconstructNet(nn.Module):
         self.encoder = Encoder(config.encoder_channels, config.code_dim)
         self.offset_head = nn.Linear(config.code_dim, vertices * 3)
         self.scale_head = nn.Linear(config.code_dim, 3)
-        self.uv_decoder = UVDecoder(config.code_dim, config.decoder_channels)
+        flow = config.texture is TextureMode.flow
+        self.uv_decoder = UVDecoder(config.code_dim, config.decoder_channels, 2 if flow else 3)
         self.camera_head = nn.Linear(config.code_dim, 8)  # sin az, cos az, el, log d, fov, target
         self.mean_offsets = nn.Parameter(torch.zeros(vertices, 3))
         self.keypoint_logits = nn.Parameter(torch.zeros(NUM_KEYPOINTS, vertices))
@@ -219,7 +236,8 @@ class ReconstructNet(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return (
-            f"image_size={c.image_size}, template={c.template.value}, vertices="
+            f"image_size={c.image_size}, template={c.template.value}, texture={c.texture.value}, "
+            f"vertices="
             f"{self.template.num_vertices}, uv_size={c.uv_size}, code_dim={c.code_dim}"
         )
 
@@ -245,6 +263,9 @@ class ReconstructNet(nn.Module):
         shape = self.template_vertices + mean_offsets + offsets
         vertices = shape * torch.exp(log_scale).unsqueeze(1)
         texture, part_logits = self.uv_decoder(code)
+        if self.config.texture is TextureMode.flow:  # texture [B, Ht, Wt, 2] is a flow
+            sampled = F.grid_sample(images, texture, align_corners=False, padding_mode="border")
+            texture = sampled.permute(0, 2, 3, 1)
         part_logits = 0.5 * (part_logits + flip_uv_image(part_logits))
         weights = self.keypoint_distribution()
         keypoints = torch.einsum("kv,bvc->bkc", weights, vertices)

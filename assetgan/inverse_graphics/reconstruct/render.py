@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from assetgan.inverse_graphics.reconstruct.model import Reconstruction
 from assetgan.inverse_graphics.reconstruct.template import Template
 from assetgan.render.backends import RenderBackend, TorchBackend
 from assetgan.render.camera import transform_points
@@ -88,4 +89,24 @@ def render_views(
         keypoints_xy=keypoints_xy,
         keypoints_depth=keypoints_depth,
         depth=depth,
+    )
+
+
+def render_reconstruction(
+    reconstruction: Reconstruction,
+    template: Template,
+    mvp: torch.Tensor,  # [B, 4, 4] one camera per reconstruction
+    size: tuple[int, int],  # (height, width)
+    with_depth: bool = False,
+) -> RenderedView:
+    """`render_views` of a batch of reconstructions, each in its own camera."""
+    return render_views(
+        reconstruction.vertices,
+        reconstruction.texture,
+        reconstruction.part_logits,
+        reconstruction.keypoints,
+        template,
+        mvp,
+        size,
+        with_depth=with_depth,
     )

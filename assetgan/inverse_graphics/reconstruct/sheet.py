@@ -62,10 +62,8 @@ def orbit_views(
         return t[index : index + 1].expand(len(cameras), *t.shape[1:])
 
     return render_views(
-        repeat(reconstruction.vertices),
-        repeat(reconstruction.texture),
-        repeat(reconstruction.part_logits),
-        repeat(reconstruction.keypoints),
+        *(repeat(t) for t in (reconstruction.vertices, reconstruction.texture)),
+        *(repeat(t) for t in (reconstruction.part_logits, reconstruction.keypoints)),
         template,
         mvp,
         (size, size),

@@ -69,8 +69,9 @@ from assetgan.inverse_graphics.reconstruct.model import (
     ReconstructNetConfig,
     save_reconstructor,
 )
-from assetgan.inverse_graphics.reconstruct.render import render_views
+from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import reconstruction_sheet
+from assetgan.pipeline.downstream.train import batch_indices  # (indices, flip draws) of a step
 
 # Fields a resumed run may change (everything else must equal the saved config.json).
 _FREE_FIELDS = ("out", "device", "steps", "minutes", "log_every", "checkpoint_every", "val")
@@ -92,7 +93,7 @@ class ReconstructTrainConfig:
     steps: int = 2000  # total optimiser steps of the run (a resume may raise it)
     minutes: float | None = None  # wall budget of this session; None = until `steps`
     batch: int = 16  # images per step
-    lr: float = 3e-4  # Adam learning rate (constant)
+    lr: float = 1e-3  # Adam learning rate (constant)
     grad_clip: float = 10.0  # gradient norm clipped to this
     flip: float = 0.5  # probability of mirroring an image (and its labels and camera)
     seed: int = 0  # initialisation, image order, flips and partner views
@@ -171,16 +172,6 @@ class ReconstructTrainResult:
         return line
 
 
-def batch_indices(count: int, batch: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """(image indices [B], flip draws [B] in [0, 1)) of step `step`."""
-    steps_per_epoch = max(1, count // batch)
-    epoch, position = divmod(step, steps_per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(count)
-    draws = np.random.default_rng([seed, epoch, 1]).random(count)
-    chosen = order[position * batch : (position + 1) * batch]
-    return chosen, draws[chosen]
-
-
 def loss_terms(
     model: ReconstructNet,
     batch: ReconstructBatch,
@@ -193,25 +184,15 @@ def loss_terms(
     template = model.template_tables(batch.images.device)
     size = (batch.images.shape[-2], batch.images.shape[-1])
 
-    def render(mvp: torch.Tensor):
-        return render_views(
-            reconstruction.vertices,
-            reconstruction.texture,
-            reconstruction.part_logits,
-            reconstruction.keypoints,
-            template,
-            mvp,
-            size,
-        )
-
-    rendered = render(batch.mvp)
+    rendered = render_reconstruction(reconstruction, template, batch.mvp, size)
     terms = {name: value.mean() for name, value in view_terms(rendered, batch).items()}
     half_length = model.config.template_shape.length / 2.0
     terms.update(shape_terms(reconstruction, template, half_length))
     if batch.camera_params is not None:
         terms["camera"] = camera_loss(reconstruction.camera, batch.camera_params).mean()
     if partner is not None and has_partner is not None and bool(has_partner.any()):
-        for name, value in view_terms(render(partner.mvp), partner).items():
+        other = render_reconstruction(reconstruction, template, partner.mvp, size)
+        for name, value in view_terms(other, partner).items():
             terms[f"mv_{name}"] = masked_mean(value, has_partner)
     return terms, rendered.covered
 
@@ -224,20 +205,15 @@ def hard_iou(covered: torch.Tensor, masks: torch.Tensor) -> float:
 
 # ---- run directory ------------------------------------------------------------------------------
 def save_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam, record: dict) -> None:
-    """state.safetensors/.json (resumable) and model.safetensors/.json (the network)."""
+    """state.safetensors/.json (resumable) and model.safetensors/.json (the network). Adam's
+    per-parameter state is all tensors (step, exp_avg, exp_avg_sq): `adam.<index>.<name>`."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state = optimizer.state_dict()
-    scalars = {}
-    for index, entries in state["state"].items():
-        for key, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"adam.{index}.{key}"] = value
-            else:
-                scalars[f"{index}.{key}"] = value
+    adam = optimizer.state_dict()
+    for index, entries in adam["state"].items():
+        tensors.update({f"adam.{index}.{name}": value for name, value in entries.items()})
     save_tensors(out / "state.safetensors", tensors)
     save_reconstructor(out / "model.safetensors", model, info=record)
-    adam = {"param_groups": state["param_groups"], "scalars": scalars}
-    atomic_write_json(out / "state.json", {**record, "adam": adam})
+    atomic_write_json(out / "state.json", {**record, "adam_groups": adam["param_groups"]})
 
 
 def load_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam) -> dict:
@@ -246,16 +222,12 @@ def load_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam) ->
     tensors, _ = load_tensors(out / "state.safetensors")
     model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     load_state_into(model, model_state, str(out / "state.safetensors"))
-    adam = record["adam"]
-    per_param: dict[int, dict[str, Any]] = {}
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith("adam."):
             _, index, key = name.split(".", 2)
             per_param.setdefault(int(index), {})[key] = value
-    for name, value in adam["scalars"].items():
-        index, key = name.split(".", 1)
-        per_param.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": adam["param_groups"]})
+    optimizer.load_state_dict({"state": per_param, "param_groups": record["adam_groups"]})
     return record
 
 
