@@ -8,7 +8,7 @@ Without --data a 32-image split is rendered into a temporary directory first.
 
     python benchmarks/reconstruct_step.py                       # 1 vs 2 threads, batch 16
     python benchmarks/reconstruct_step.py --data data/world/train64 --steps 12
-    python benchmarks/reconstruct_step.py --texture flow
+    python benchmarks/reconstruct_step.py --texture decoded
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=8, help="timed steps (median reported)")
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
-    parser.add_argument("--texture", default="decoded", choices=("decoded", "flow"))
+    parser.add_argument("--texture", default="flow", choices=("decoded", "flow"))
     parser.add_argument("--single", type=int, help=argparse.SUPPRESS)  # child: one thread count
     args = parser.parse_args()
     if args.single is not None:

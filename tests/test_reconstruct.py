@@ -120,7 +120,8 @@ def test_model_shapes_and_exact_symmetry(texture):
     assert out.vertices.shape == (3, vertices, 3) and out.offsets.shape == (3, vertices, 3)
     assert out.texture.shape == (3, 16, 32, 3) and out.part_logits.shape == (3, 16, 32, 19)
     assert out.keypoints.shape == (3, 12, 3) and out.keypoint_weights.shape == (12, vertices)
-    assert float(out.texture.min()) >= 0 and float(out.texture.max()) <= 1
+    texture = out.texture.detach()
+    assert float(texture.min()) >= 0 and float(texture.max()) <= 1
     assert out.camera.shape == (3, 7) and float(out.camera[:, 2].min()) > 0
     assert torch.allclose(out.vertices, mirror_points(out.vertices, model.mirror_vertex), atol=1e-5)
     assert float((out.vertices - out.vertices.mean(1, keepdim=True)).abs().max()) > 0.1
@@ -427,3 +428,69 @@ def test_image_bad_inputs_are_one_line_errors(split_dir, tiny_model, tmp_path):
     )
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "o" / "000000" / "asset.json").is_file()
+
+
+def write_multiview_set(root: Path, data: ArrayData) -> Path:
+    """A finished 2-content x 2-view multi-view set in `multiview sample`'s layout, its images
+    taken from CarWorld; image (content 1, view 1) is marked dropped."""
+    from PIL import Image
+
+    from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
+    from assetgan.core.io_utils import atomic_write_json
+    from assetgan.pipeline.multiview.sample import (
+        MultiviewSet,
+        MultiviewSettings,
+        content_files,
+        image_name,
+    )
+    from assetgan.render.pnp import OrbitMean
+
+    settings = MultiviewSettings(views=2, contents=2)
+    lines = []
+    for content in range(2):
+        files = content_files(content, 2)
+        views = []
+        for view in range(2):
+            index = 2 * content + view
+            for kind, picture in (("images", data.images[index]), ("parts", data.part_ids[index])):
+                (root / kind).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(picture).save(root / files[kind][view])
+            views.append({"keypoints": {"xyv": data.keypoints_xyv[index].tolist()}})
+            kept = (content, view) != (1, 1)
+            lines.append(
+                {"content": content, "view": view, "image": files["images"][view], "kept": kept}
+                | {"parts": files["parts"][view], "reason": "" if kept else "view"}
+            )
+            assert image_name(content, view) in files["images"][view]
+        atomic_write_json(root / files["meta"], {"content": content, "views": views})
+    orbit = {"elevation": 15.0, "distance": 9.0, "target": [0.0, 0.7, 0.0], "count": 2}
+    orbit |= {"azimuth_spread": 1.0, "elevation_spread": 1.0}
+    cameras = {str(v): {"orbit": {**orbit, "azimuth": 40.0 + 90.0 * v}} for v in range(2)}
+    atomic_write_json(root / "cameras.json", {"schema_version": 1, "fov_y": 32.0, "views": cameras})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    MultiviewSet(
+        root, settings, "0" * 64, "0" * 64, "0" * 64, 16, (64, 64), CAR_20, KEYPOINTS, {"kept": 3}
+    ).save()
+    assert OrbitMean.from_json(cameras["1"]["orbit"]).azimuth == 130.0
+    return root
+
+
+def test_multiview_set_trains_with_second_view_terms(data, tmp_path):
+    from assetgan.inverse_graphics.reconstruct.data import load_training_data
+    from assetgan.render.pnp import OrbitMean
+
+    root = write_multiview_set(tmp_path / "mv", data)
+    loaded = load_training_data(root)
+    assert len(loaded) == 3 and loaded.content.tolist() == [0, 0, 1]
+    assert loaded.view.tolist() == [0, 1, 0]
+    orbit = OrbitMean.from_json(
+        json.loads((root / "cameras.json").read_text())["views"]["1"]["orbit"]
+    )
+    assert np.allclose(loaded.mvp[1], orbit.camera(32.0, (64, 64)).mvp.numpy())
+    assert loaded.camera_params[1, 0] == pytest.approx(130.0)
+    assert loaded.partners(np.arange(3), np.random.default_rng(0)).tolist() == [1, 0, -1]
+    config = tiny_config(root, tmp_path / "run", steps=2, batch=3, checkpoint_every=2)
+    result = run(config)
+    assert result.step == 2 and "mv_silhouette" in metrics_lines(tmp_path / "run")[-1]
+    with pytest.raises(AssetganError, match="neither a CarWorld split"):
+        load_training_data(tmp_path)

@@ -22,7 +22,11 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, help="torch CPU thr
 @app.command("train")
 def train(
     data: Annotated[
-        Path, typer.Option("--data", help="CarWorld split (ground-truth cameras and labels).")
+        Path,
+        typer.Option(
+            "--data",
+            help="CarWorld split (true cameras, labels) or multi-view set (multiview.json).",
+        ),
     ],
     out: OutPath,
     val: Annotated[
@@ -40,8 +44,8 @@ def train(
         TemplateKind, typer.Option(help="Shape deformed: car (default) or ellipsoid.")
     ] = TemplateKind.car,
     texture: Annotated[
-        TextureMode, typer.Option(help="decoded colours, or flow: sampled from the input.")
-    ] = TextureMode.decoded,
+        TextureMode, typer.Option(help="flow: sampled from the input (default); decoded.")
+    ] = TextureMode.flow,
     subdivisions: Annotated[
         int, typer.Option(help="Icosphere level: 3 = 642 vertices, 4 = 2562.")
     ] = 3,
@@ -49,7 +53,7 @@ def train(
     threads: ThreadsOpt = 1,
     device: DeviceOpt = DeviceChoice.auto,
 ) -> None:
-    """Train on a CarWorld split; OUT/model.safetensors is the network, OUT/sheet.png a look.
+    """Train on a CarWorld split or a multi-view set; OUT/model.safetensors is the network.
 
     Rerunning the same command with the same OUT resumes from OUT/state.safetensors (--steps
     and --minutes may change).

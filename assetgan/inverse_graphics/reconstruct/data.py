@@ -4,9 +4,10 @@ Two sources (docs/reconstruct.md "Data"):
 - (b) a CarWorld split (`load_carworld`): images, car_20 part maps, 12 keypoints with
   visibility and the ground-truth camera of every image (docs/formats.md "CarWorld split").
   Every image is its own content: single-view.
-- (a) a GAN multi-view set (issue 11 sections 1-2, not written yet): the same arrays with the
-  interpreter's labels and PnP cameras, `content` = the content code's index (several views of
-  one car) and `view` = the view code's index. Its loader only has to fill an `ArrayData`.
+- (a) a GAN multi-view set (`assetgan multiview sample`, `load_multiview`): the kept images
+  with the interpreter's labels (car_20 parts, keypoints) and the view code's mean PnP camera
+  (GANverse3D's per-view-code cameras), `content` = the content code (several views of one
+  car: the multi-view loss renders in another of them) and `view` = the view code.
 
 Images, masks and part maps are in the usual image layout (row 0 at the top); keypoints are
 pixel coordinates (docs/conventions.md); cameras are model-view-projection matrices of the car
@@ -24,6 +25,7 @@ import torch
 
 from assetgan.assets.taxonomy import IGNORE_ID, KEYPOINT_FLIP, KEYPOINTS
 from assetgan.core.errors import AssetganError
+from assetgan.core.io_utils import read_json_object
 from assetgan.core.progress import Progress, emit
 
 _NDC_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
@@ -219,4 +221,68 @@ def load_carworld(
         view=np.full(count, -1, dtype=np.int64),
         camera_params=np.asarray(orbits, dtype=np.float32),
         source=str(root),
+    )
+
+
+def load_multiview(
+    root: str | Path, limit: int | None = None, progress: Progress | None = None
+) -> ArrayData:
+    """The kept images of a finished multi-view set (the first `limit` in manifest order), each
+    with its view code's mean camera from cameras.json (images of a view code without a camera
+    are left out)."""
+    from PIL import Image
+
+    from assetgan.pipeline.multiview.sample import MultiviewSet, content_files
+
+    multiview = MultiviewSet.load(root)
+    if not multiview.finished:
+        raise AssetganError(f"{root}: the multi-view set is not finished (run every shard)")
+    settings = multiview.settings
+    height, width = multiview.image_size
+    orbits = multiview.cameras()
+    records = [r for r in multiview.manifest() if r["kept"] and r["view"] in orbits]
+    records = records[:limit] if limit is not None else records
+    if not records:
+        raise AssetganError(f"{root}: no kept image has a camera; nothing to train on")
+    metas: dict[int, dict] = {}
+    images, parts, keypoints, mvp, params = [], [], [], [], []
+    for index, record in enumerate(records):
+        content, view = int(record["content"]), int(record["view"])
+        if content not in metas:
+            path = Path(root) / content_files(content, settings.views)["meta"]
+            metas[content] = read_json_object(path)
+        orbit = orbits[view]
+        images.append(np.asarray(Image.open(Path(root) / record["image"]).convert("RGB")))
+        parts.append(np.asarray(Image.open(Path(root) / record["parts"])))
+        keypoints.append(np.asarray(metas[content]["views"][view]["keypoints"]["xyv"], np.float32))
+        mvp.append(orbit.camera(settings.fov_y, (height, width)).mvp.numpy())
+        params.append(
+            [orbit.azimuth, orbit.elevation, orbit.distance, settings.fov_y, *orbit.target]
+        )
+        emit(progress, index + 1, len(records), task="loading")
+    part_ids = np.stack(parts)
+    return ArrayData(
+        images=np.stack(images),
+        masks=(part_ids > 0) & (part_ids != IGNORE_ID),
+        part_ids=part_ids,
+        keypoints_xyv=np.stack(keypoints),
+        mvp=np.stack(mvp).astype(np.float32),
+        content=np.array([r["content"] for r in records], dtype=np.int64),
+        view=np.array([r["view"] for r in records], dtype=np.int64),
+        camera_params=np.asarray(params, dtype=np.float32),
+        source=str(root),
+    )
+
+
+def load_training_data(
+    root: str | Path, limit: int | None = None, progress: Progress | None = None
+) -> ArrayData:
+    """A multi-view set (multiview.json) or a CarWorld split (split.json), by what `root` holds."""
+    root = Path(root)
+    if (root / "multiview.json").is_file():
+        return load_multiview(root, limit, progress)
+    if (root / "split.json").is_file():
+        return load_carworld(root, limit, progress)
+    raise AssetganError(
+        f"{root}: neither a CarWorld split (split.json) nor a multi-view set (multiview.json)"
     )

@@ -84,7 +84,7 @@ class ReconstructNetConfig:
     encoder_channels: tuple[int, ...] = (32, 64, 128, 256)  # one stride-2 conv block each
     code_dim: int = 256  # image code width
     uv_size: tuple[int, int] = (32, 64)  # (height, width) of the texture and part UV maps
-    texture: TextureMode = TextureMode.decoded  # decoded colours or a flow into the input
+    texture: TextureMode = TextureMode.flow  # flow into the input (default) or decoded colours
     decoder_channels: tuple[int, ...] = (128, 64, 32)  # UV decoder widths, 4x8 upwards
     offset_scale: float = 0.1  # metres per unit of the offset head's output
     max_log_scale: float = 0.5  # |log scale| per axis is bounded by this (tanh)
@@ -127,7 +127,7 @@ class ReconstructNetConfig:
         values = known_fields(cls, obj, "reconstruction network config")
         try:
             values["template"] = TemplateKind(values.get("template", "car"))
-            values["texture"] = TextureMode(values.get("texture", "decoded"))
+            values["texture"] = TextureMode(values.get("texture", "flow"))
             shape = known_fields(TemplateShape, values.get("template_shape", {}), "template")
             values["template_shape"] = TemplateShape(**shape)
             for name in ("encoder_channels", "uv_size", "decoder_channels"):

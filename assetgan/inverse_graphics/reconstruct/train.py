@@ -54,6 +54,7 @@ from assetgan.inverse_graphics.reconstruct.data import (
     ReconstructBatch,
     ReconstructData,
     load_carworld,
+    load_training_data,
 )
 from assetgan.inverse_graphics.reconstruct.evaluate import input_view_metrics
 from assetgan.inverse_graphics.reconstruct.losses import (
@@ -82,7 +83,8 @@ _FREE_FIELDS = (*_FREE_FIELDS, "val_limit", "sheet_images")
 class ReconstructTrainConfig:
     """One `reconstruct train` run."""
 
-    data: Path  # training images: a CarWorld split (ground-truth cameras and labels)
+    data: Path  # training images: a CarWorld split (ground-truth cameras and labels) or a
+    # multi-view set (`multiview sample`: interpreter labels, PnP cameras, several views per car)
     out: Path  # run directory (module docstring); rerun with the same config to resume
     val: Path | None = None  # CarWorld split scored in the input view at the end (val.json)
     val_limit: int = 200  # images of `val` scored
@@ -295,9 +297,9 @@ class _Divergence:
 
 # ---- training -----------------------------------------------------------------------------------
 def run(config: ReconstructTrainConfig, progress: Progress | None = None) -> ReconstructTrainResult:
-    """Load `config.data` (a CarWorld split) and train (`train`)."""
+    """Load `config.data` (a CarWorld split or a multi-view set) and train (`train`)."""
     config.validate()
-    data = load_carworld(config.data, config.limit, progress)
+    data = load_training_data(config.data, config.limit, progress)
     val = load_carworld(config.val, config.val_limit, progress) if config.val else None
     return train(config, data, progress, val)
 
