@@ -122,9 +122,10 @@ def test_model_shapes_and_exact_symmetry(texture):
     assert out.keypoints.shape == (3, 12, 3) and out.keypoint_weights.shape == (12, vertices)
     texture = out.texture.detach()
     assert float(texture.min()) >= 0 and float(texture.max()) <= 1
-    assert out.camera.shape == (3, 7) and float(out.camera[:, 2].min()) > 0
+    assert out.camera.shape == (3, 7) and float(out.camera[:, 2].detach().min()) > 0
     assert torch.allclose(out.vertices, mirror_points(out.vertices, model.mirror_vertex), atol=1e-5)
-    assert float((out.vertices - out.vertices.mean(1, keepdim=True)).abs().max()) > 0.1
+    spread = (out.vertices - out.vertices.mean(1, keepdim=True)).detach().abs().max()
+    assert float(spread) > 0.1
     assert torch.allclose(out.part_logits, flip_uv_image(out.part_logits), atol=1e-6)
     weights = out.keypoint_weights
     assert torch.allclose(weights.sum(1), torch.ones(12), atol=1e-5)
@@ -168,7 +169,7 @@ def test_render_matches_camera_projection_and_mirrors_with_the_camera():
 # ---- losses, training, checkpoints --------------------------------------------------------------
 def test_losses_decrease_on_a_tiny_overfit(split_dir, tmp_path, data):
     four = data.subset(np.arange(4))
-    config = tiny_config(split_dir, tmp_path / "fit", steps=40, flip=0.0, checkpoint_every=40)
+    config = tiny_config(split_dir, tmp_path / "fit", steps=40, lr=2e-3, flip=0.0)
     train(config, four)
     lines = metrics_lines(tmp_path / "fit")
     first = {k: np.mean([line[k] for line in lines[:3]]) for k in lines[0]}
@@ -177,8 +178,9 @@ def test_losses_decrease_on_a_tiny_overfit(split_dir, tmp_path, data):
     assert last["colour"] < 0.85 * first["colour"], (first, last)
     assert last["parts"] < 0.9 * first["parts"], (first, last)
     assert last["keypoints"] < 0.5 * first["keypoints"], (first, last)
+    assert last["camera"] < 0.5 * first["camera"], (first, last)
     assert last["total"] < 0.7 * first["total"]
-    assert last["iou"] > first["iou"] + 0.05
+    assert last["iou"] > first["iou"] + 0.1
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
@@ -270,7 +272,9 @@ def test_multiview_terms_render_a_second_view(data):
     single, _ = loss_terms(model, batch, None, None)
     assert not any(name.startswith("mv_") for name in single)
     # the partner view differs from the input view, so the second-view terms do too
-    assert float(terms["mv_keypoints"]) != pytest.approx(float(single["keypoints"]), rel=1e-3)
+    assert float(terms["mv_keypoints"].detach()) != pytest.approx(
+        float(single["keypoints"].detach()), rel=1e-3
+    )
 
 
 def test_flip_mirrors_images_labels_and_camera(data):

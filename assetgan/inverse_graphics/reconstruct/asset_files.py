@@ -2,7 +2,11 @@
 a textured OBJ with one group per car_20 part.
 
 Per face, the part is the argmax of the part logits and the colour the texture, both sampled at
-the face's UV centroid; materials follow the parts (`render.asset.default_materials`). The UV
+the face's UV centroid; materials follow the parts (`render.asset.default_materials`). The
+template has no wheel wells, so a reconstruction's wheels are tire / wheelhub paint on its sides;
+wheel labels on faces that do not face sideways (|normal x| < `WHEEL_SIDE_COS`: the underside,
+never seen from CarWorld's 0-35 deg elevations) become car_body, so that `assetgan export` fits
+each wheel to a side patch (its axle is the patch's direction of least spread). The UV
 texture is kept as it is (`texture.png`, row 0 = v 0, conventions "Textures"); faces on the seam
 at the car's back use u > 1 (wrap).
 """
@@ -12,12 +16,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from assetgan.assets.taxonomy import CAR_20
+from assetgan.assets.taxonomy import CAR_20, PART_ID
 from assetgan.inverse_graphics.reconstruct.model import Reconstruction
 from assetgan.inverse_graphics.reconstruct.render import sample_uv
 from assetgan.inverse_graphics.reconstruct.template import Template
 from assetgan.render.asset import CarAsset, default_materials
 from assetgan.render.backends import TorchBackend
+from assetgan.render.mesh import face_normals
+
+WHEEL_SIDE_COS = 0.5  # wheel faces need |normal . x| at least this (60 deg from the axle)
 
 
 @torch.no_grad()
@@ -33,6 +40,9 @@ def reconstruction_asset(
     ).cpu()
     sampled = sample_uv(channels[None], centroids[None, None], TorchBackend())[0, 0]  # [T, C]
     face_parts = (sampled[:, 3:].argmax(-1) + 1).numpy().astype(np.int64)
+    normals = face_normals(reconstruction.vertices[index].cpu(), template.faces.cpu()).numpy()
+    wheel = np.isin(face_parts, (PART_ID["tire"], PART_ID["wheelhub"]))
+    face_parts[wheel & (np.abs(normals[:, 0]) < WHEEL_SIDE_COS)] = PART_ID["car_body"]
     texture = reconstruction.texture[index].clamp(0, 1).mul(255).round().to(torch.uint8)
     return CarAsset(
         vertices=reconstruction.vertices[index].cpu().numpy().astype(np.float32),

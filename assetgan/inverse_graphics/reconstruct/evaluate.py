@@ -7,6 +7,8 @@ is benchmarks/reconstruct.py, issue 11 section 5).
   logits where the mesh covers the pixel, background elsewhere) vs the labels;
 - PCK@0.1: visible keypoints (v = 2) whose projected 3D keypoint lies within 0.1 x the longer
   side of the car mask's bounding box.
+Each in the image's true camera (`camera="truth"`: how well the shape fits) or in the camera the
+network's camera head predicts (`camera="predicted"`: what `reconstruct image` draws).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from assetgan.core.errors import AssetganError
 from assetgan.core.metrics import keypoint_hits, segmentation_metrics, share
 from assetgan.core.progress import Progress, emit
 from assetgan.inverse_graphics.reconstruct.data import ArrayData
 from assetgan.inverse_graphics.reconstruct.model import ReconstructNet
 from assetgan.inverse_graphics.reconstruct.render import RenderedView, render_reconstruction
+from assetgan.render.camera import Camera, orbit_camera, stack_mvp
 
 
 def rendered_part_ids(rendered: RenderedView) -> torch.Tensor:
@@ -31,14 +35,34 @@ def rendered_part_ids(rendered: RenderedView) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_views(
-    model: ReconstructNet, images: torch.Tensor, mvp: torch.Tensor
+    model: ReconstructNet, images: torch.Tensor, mvp: torch.Tensor | None
 ) -> tuple[torch.Tensor, RenderedView]:
-    """(3D keypoints [B, 12, 3], the reconstructions rendered in cameras mvp [B, 4, 4])."""
+    """(3D keypoints [B, 12, 3], the reconstructions rendered in cameras mvp [B, 4, 4], or in
+    the cameras the network predicts when mvp is None)."""
     reconstruction = model(images)
     size = images.shape[-1]
+    if mvp is None:
+        cameras = [predicted_camera(row, size) for row in reconstruction.camera.cpu()]
+        mvp = stack_mvp(cameras).to(images.device)
     template = model.template_tables(images.device)
     rendered = render_reconstruction(reconstruction, template, mvp, (size, size))
     return reconstruction.keypoints, rendered
+
+
+def predicted_camera(parameters: torch.Tensor, side: int) -> Camera:
+    """The orbit camera of one row of `Reconstruction.camera` for a side x side image (near and
+    far as CarWorld sets them)."""
+    azimuth, elevation, distance, fov, *target = parameters.tolist()
+    return orbit_camera(
+        azimuth,
+        elevation,
+        distance,
+        fov_y_deg=fov,
+        size=(side, side),
+        target=tuple(target),
+        near=max(distance - 6.0, 0.1),
+        far=distance + 6.0,
+    )
 
 
 def bbox_sides(masks: np.ndarray) -> np.ndarray:
@@ -58,8 +82,11 @@ def input_view_metrics(
     batch: int = 32,
     device: str = "cpu",
     progress: Progress | None = None,
+    camera: str = "truth",  # "truth" (the data's cameras) or "predicted" (the camera head's)
 ) -> dict[str, Any]:
-    """{images, silhouette_iou, miou_car_20, miou_car_12, miou_car_5, pck_0_1}."""
+    """{images, camera, silhouette_iou, miou_car_20, miou_car_12, miou_car_5, pck_0_1}."""
+    if camera not in ("truth", "predicted"):
+        raise AssetganError(f"camera must be 'truth' or 'predicted', got {camera!r}")
     was_training = model.training
     model.eval()
     intersection = union = 0
@@ -67,7 +94,8 @@ def input_view_metrics(
     for start in range(0, len(data), batch):
         indices = np.arange(start, min(start + batch, len(data)))
         item = data.batch(indices, np.zeros(len(indices), bool)).to(device)
-        _, rendered = predict_views(model, item.images, item.mvp)
+        mvp = item.mvp if camera == "truth" else None
+        _, rendered = predict_views(model, item.images, mvp)
         covered = rendered.covered.cpu().numpy()
         mask = data.masks[indices]
         intersection += int((covered & mask).sum())
@@ -79,6 +107,7 @@ def input_view_metrics(
     model.train(was_training)
     figures: dict[str, Any] = {
         "images": len(data),
+        "camera": camera,
         "silhouette_iou": intersection / max(union, 1),
     }
     if data.part_ids is not None:

@@ -33,7 +33,7 @@ from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from assetgan.core.progress import Progress, emit
 from assetgan.inverse_graphics.reconstruct.asset_files import obj_files, reconstruction_asset
-from assetgan.inverse_graphics.reconstruct.evaluate import rendered_part_ids
+from assetgan.inverse_graphics.reconstruct.evaluate import predicted_camera, rendered_part_ids
 from assetgan.inverse_graphics.reconstruct.model import (
     CAMERA_FIELDS,
     ReconstructNet,
@@ -42,7 +42,7 @@ from assetgan.inverse_graphics.reconstruct.model import (
 from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import turntable
 from assetgan.render.asset import part_glb
-from assetgan.render.camera import Camera, orbit_camera
+from assetgan.render.camera import Camera
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "assets/reconstruct64/model.safetensors"
@@ -132,21 +132,6 @@ def square_input(image: np.ndarray, size: int) -> tuple[np.ndarray, int, int, in
     crop = Image.fromarray(image[top : top + side, left : left + side])
     resized = np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
     return resized, side, top, left
-
-
-def predicted_camera(parameters: torch.Tensor, side: int) -> Camera:
-    """The orbit camera of one row of `Reconstruction.camera` for a side x side image."""
-    azimuth, elevation, distance, fov, *target = parameters.tolist()
-    return orbit_camera(
-        azimuth,
-        elevation,
-        distance,
-        fov_y_deg=fov,
-        size=(side, side),
-        target=tuple(target),
-        near=max(distance - 6.0, 0.1),
-        far=distance + 6.0,
-    )
 
 
 @torch.no_grad()

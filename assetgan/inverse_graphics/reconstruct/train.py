@@ -171,6 +171,9 @@ class ReconstructTrainResult:
         if self.val:
             shown = {k: v for k, v in self.val.items() if isinstance(v, float)}
             line += "\nval: " + "  ".join(f"{k} {v:.3f}" for k, v in shown.items())
+            guessed = self.val.get("predicted_camera", {}).get("silhouette_iou")
+            if guessed is not None:
+                line += f"  (predicted camera: silhouette_iou {guessed:.3f})"
         return line
 
 
@@ -410,6 +413,8 @@ def _finish(
     figures = None
     if val is not None:
         figures = input_view_metrics(model, val, device=device)
+        guessed = input_view_metrics(model, val, device=device, camera="predicted")
+        figures["predicted_camera"] = {k: v for k, v in guessed.items() if k != "images"}
         atomic_write_json(out / "val.json", {"step": step, "data": str(config.val), **figures})
     return ReconstructTrainResult(
         out=out,
