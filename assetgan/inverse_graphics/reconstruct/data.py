@@ -187,6 +187,30 @@ class ArrayData:
         )
 
 
+def labelled_arrays(
+    images: list[np.ndarray],  # [H, W, 3] uint8 each
+    parts: list[np.ndarray],  # [H, W] car_20 ids each; the car mask is every part
+    keypoints: list[np.ndarray],  # [12, 3] each
+    mvp: list[np.ndarray],  # [4, 4] each
+    camera_params: list[list[float]],  # CAMERA_FIELDS each
+    codes: tuple[np.ndarray, np.ndarray],  # (content [N], view [N])
+    source: str,
+) -> ArrayData:
+    """An ArrayData from per-image lists (the loaders' common last step)."""
+    part_ids = np.stack(parts)
+    return ArrayData(
+        images=np.stack(images),
+        masks=(part_ids > 0) & (part_ids != IGNORE_ID),
+        part_ids=part_ids,
+        keypoints_xyv=np.stack(keypoints).astype(np.float32),
+        mvp=np.stack(mvp).astype(np.float32),
+        content=codes[0].astype(np.int64),
+        view=codes[1].astype(np.int64),
+        camera_params=np.asarray(camera_params, dtype=np.float32),
+        source=source,
+    )
+
+
 def load_carworld(
     root: str | Path, limit: int | None = None, progress: Progress | None = None
 ) -> ArrayData:
@@ -210,18 +234,8 @@ def load_carworld(
         orbit = [scene["azimuth"], scene["elevation"], scene["distance"], scene["fov_y"]]
         orbits.append(orbit + list(scene["target"]))
         emit(progress, index + 1, count, task="loading")
-    part_ids = np.stack(parts)
-    return ArrayData(
-        images=np.stack(images),
-        masks=(part_ids > 0) & (part_ids != IGNORE_ID),
-        part_ids=part_ids,
-        keypoints_xyv=np.stack(keypoints),
-        mvp=np.stack(mvp).astype(np.float32),
-        content=np.arange(count, dtype=np.int64),
-        view=np.full(count, -1, dtype=np.int64),
-        camera_params=np.asarray(orbits, dtype=np.float32),
-        source=str(root),
-    )
+    single_view = (np.arange(count), np.full(count, -1))
+    return labelled_arrays(images, parts, keypoints, mvp, orbits, single_view, str(root))
 
 
 def load_multiview(
@@ -260,18 +274,8 @@ def load_multiview(
             [orbit.azimuth, orbit.elevation, orbit.distance, settings.fov_y, *orbit.target]
         )
         emit(progress, index + 1, len(records), task="loading")
-    part_ids = np.stack(parts)
-    return ArrayData(
-        images=np.stack(images),
-        masks=(part_ids > 0) & (part_ids != IGNORE_ID),
-        part_ids=part_ids,
-        keypoints_xyv=np.stack(keypoints),
-        mvp=np.stack(mvp).astype(np.float32),
-        content=np.array([r["content"] for r in records], dtype=np.int64),
-        view=np.array([r["view"] for r in records], dtype=np.int64),
-        camera_params=np.asarray(params, dtype=np.float32),
-        source=str(root),
-    )
+    codes = (np.array([r["content"] for r in records]), np.array([r["view"] for r in records]))
+    return labelled_arrays(images, parts, keypoints, mvp, params, codes, str(root))
 
 
 def load_training_data(
