@@ -28,6 +28,7 @@ def time_steps(data_dir: Path, threads: int, batch: int, steps: int, texture: st
     import numpy as np
     import torch
 
+    from assetgan.core.batches import batch_indices
     from assetgan.inverse_graphics.reconstruct.data import load_carworld
     from assetgan.inverse_graphics.reconstruct.losses import LossWeights, weighted_total
     from assetgan.inverse_graphics.reconstruct.model import (
@@ -35,7 +36,7 @@ def time_steps(data_dir: Path, threads: int, batch: int, steps: int, texture: st
         ReconstructNetConfig,
         TextureMode,
     )
-    from assetgan.inverse_graphics.reconstruct.train import batch_indices, loss_terms
+    from assetgan.inverse_graphics.reconstruct.train import loss_terms
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

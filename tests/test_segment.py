@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import KEYPOINT_ID, KEYPOINTS, PART_ID
 from assetgan.cli import app
+from assetgan.core.batches import batch_indices
 from assetgan.core.device import Device
 from assetgan.core.errors import AssetganError
 from assetgan.pipeline.downstream.checkpoint import load_segmenter, save_segmenter
@@ -29,13 +30,7 @@ from assetgan.pipeline.downstream.data import (
 from assetgan.pipeline.downstream.evaluate import SegmentEvalConfig, evaluate_predictions
 from assetgan.pipeline.downstream.model import Architecture, Segmenter, SegmenterConfig
 from assetgan.pipeline.downstream.predict import SegmentPredictConfig, decode_all, predict
-from assetgan.pipeline.downstream.train import (
-    SegmentTrainConfig,
-    batch_indices,
-    fit,
-    loss_terms,
-    make_batch,
-)
+from assetgan.pipeline.downstream.train import SegmentTrainConfig, fit, loss_terms, make_batch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 runner = CliRunner()

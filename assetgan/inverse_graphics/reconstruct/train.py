@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from assetgan.core.batches import batch_indices  # (indices, flip draws) of a step
 from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
 from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
@@ -72,7 +73,6 @@ from assetgan.inverse_graphics.reconstruct.model import (
 )
 from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import reconstruction_sheet
-from assetgan.pipeline.downstream.train import batch_indices  # (indices, flip draws) of a step
 
 # Fields a resumed run may change (everything else must equal the saved config.json).
 _FREE_FIELDS = ("out", "device", "steps", "minutes", "log_every", "checkpoint_every", "val")

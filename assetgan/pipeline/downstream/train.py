@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from assetgan.assets.taxonomy import IGNORE_ID
+from assetgan.core.batches import batch_indices
 from assetgan.core.checkpoint import load_state_into, load_tensors, save_tensors
 from assetgan.core.device import Device, resolve_device
 from assetgan.core.errors import AssetganError
@@ -109,16 +110,6 @@ class SegmentTrainConfig:
         keep = ("model", "batch", "lr", "warmup_steps", "heatmap_weight", "flip", "seed")
         keep = (*keep, "class_weight_power")
         return {k: v for k, v in self.to_dict().items() if k in keep}
-
-
-def batch_indices(count: int, batch: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """(image indices [B], flip mask [B] bool before the probability test) of step `step`."""
-    steps_per_epoch = max(1, count // batch)
-    epoch, position = divmod(step, steps_per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(count)
-    draws = np.random.default_rng([seed, epoch, 1]).random(count)
-    chosen = order[position * batch : (position + 1) * batch]
-    return chosen, draws[chosen]
 
 
 def make_batch(
