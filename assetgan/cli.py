@@ -7,6 +7,7 @@ from assetgan.commands import dataset as dataset_commands
 from assetgan.commands import export as export_commands
 from assetgan.commands import gan as gan_commands
 from assetgan.commands import interpreter as interpreter_commands
+from assetgan.commands import multiview as multiview_commands
 from assetgan.commands import reconstruct as reconstruct_commands
 from assetgan.commands import render as render_commands
 from assetgan.commands import segment as segment_commands
@@ -30,6 +31,7 @@ app.add_typer(annotate_commands.app, name="annotate")
 app.add_typer(interpreter_commands.app, name="interpreter")
 app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(segment_commands.app, name="segment")
+app.add_typer(multiview_commands.app, name="multiview")
 app.add_typer(reconstruct_commands.app, name="reconstruct")
 app.add_typer(export_commands.app, name="export")
 
