@@ -14,6 +14,12 @@ than 4 keypoints at distinct spots) counts 180 deg.
     .venv/bin/python benchmarks/cameras.py [--split /work/data/world/test64] [--n 800]
         [--sheet docs/img/multiview_cameras.png]
 
+With --multiview DIR (a finished `multiview sample` set, where no camera is known), it reports
+instead how consistent the per-image cameras of each view code are (circular median absolute
+deviation of the azimuths, elevation MAD, share of images with a camera) and, with --sheet,
+draws the template by each view code's mean camera over the first content codes' images
+(rows: content codes; columns: view codes).
+
 Prints a table; the last line is one JSON object with the figures.
 """
 
@@ -63,8 +69,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=800, help="first N images of the split")
     parser.add_argument("--segmenter", type=Path, default=SEGMENTER)
     parser.add_argument("--sheet", type=Path, default=None, help="PNG: template over 24 images")
+    parser.add_argument("--multiview", type=Path, default=None, help="a multi-view set instead")
+    parser.add_argument("--rows", type=int, default=6, help="content codes in the set's sheet")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.multiview is not None:
+        multiview_report(args.multiview, args.sheet, args.rows)
+        return
 
     data = load_split(args.split, args.n)
     size = data["size"]
@@ -129,6 +140,69 @@ def main() -> None:
         atomic_write_png(args.sheet, contact_sheet(tiles, 6))
         print(f"wrote {args.sheet}: template by the true (green) and estimated (magenta) camera")
     print(json.dumps({"split": str(args.split), "images": len(data["images"]), **figures}))
+
+
+def multiview_report(root: Path, sheet: Path | None, rows: int) -> None:
+    """Per view code: the mean camera, the spread of its images' cameras, and a sheet."""
+    from PIL import Image
+
+    from assetgan.pipeline.multiview.sample import MultiviewSet
+
+    multiview = MultiviewSet.load(root)
+    if not multiview.finished:
+        raise SystemExit(f"{root}: the set is not finished")
+    settings, means = multiview.settings, multiview.cameras()
+    manifest = multiview.manifest()
+    print(
+        f"{root}: {settings.contents} content codes x {settings.views} view codes, K = "
+        f"{settings.view_layers}; summary {json.dumps(multiview.summary)}"
+    )
+    print(
+        f"{'view':>4s} {'azimuth':>7s} {'elev':>5s} {'dist':>5s} {'cams':>4s} {'az MAD':>6s} "
+        f"{'el MAD':>6s} {'kept':>5s}"
+    )
+    figures = {}
+    for view in range(settings.views):
+        records = [r for r in manifest if r["view"] == view]
+        kept = sum(r["kept"] for r in records) / len(records)
+        orbit = means.get(view)
+        if orbit is None:
+            print(f"{view:4d}  no camera (kept {kept:.2f})")
+            continue
+        print(
+            f"{view:4d} {orbit.azimuth:7.1f} {orbit.elevation:5.1f} {orbit.distance:5.2f} "
+            f"{orbit.count:4d} {orbit.azimuth_spread:6.1f} {orbit.elevation_spread:6.1f} "
+            f"{kept:5.2f}"
+        )
+        figures[str(view)] = orbit.to_json()
+    spreads = [o.azimuth_spread for o in means.values()]
+    print(f"median over view codes of the azimuth MAD: {np.median(spreads):.1f} deg")
+    if sheet is not None:
+        template = load_shipped_template()
+        points = torch.tensor(template.points_m(), dtype=torch.float32)
+        height, width = multiview.image_size
+        tiles = []
+        for content in range(min(rows, settings.contents)):
+            for view in range(settings.views):
+                name = f"images/c{content:05d}_v{view:03d}.png"
+                image = np.asarray(Image.open(root / name).convert("RGB"))
+                skeletons = []
+                if view in means:
+                    camera = means[view].camera(settings.fov_y, (height, width))
+                    skeletons.append((camera.project(points)[0].numpy(), (255, 0, 200)))
+                tiles.append(draw_overlay(image, 3, skeletons))
+        atomic_write_png(sheet, contact_sheet(tiles, settings.views))
+        print(f"wrote {sheet}: the template by each view code's mean camera (magenta)")
+    print(
+        json.dumps(
+            {
+                "multiview": str(root),
+                "summary": multiview.summary,
+                "views": figures,
+                "median_azimuth_mad": float(np.median(spreads)) if spreads else None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from interpreter_fixtures import TINY_CROP, save_tiny_generator, toy_annotations
 from typer.testing import CliRunner
 
@@ -27,8 +28,11 @@ from assetgan.pipeline.multiview.sample import (
     content_files,
     finalize,
     identity_figures,
+    image_record,
     run,
 )
+from assetgan.pipeline.multiview.template import load_shipped_template
+from assetgan.render.camera import orbit_camera
 
 SETTINGS = MultiviewSettings(views=3, contents=4, view_layers=2, batch=2, min_mask=0.0)
 
@@ -229,3 +233,20 @@ def test_sample_command_bad_input(models, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "kept" in result.output and "identity across views" in result.output
+
+
+def test_image_record_cameras_from_weak_peaks_when_asked():
+    template = load_shipped_template()
+    camera = orbit_camera(60.0, 12.0, 9.0, fov_y_deg=32.0, size=(64, 64))
+    xy = camera.project(torch.tensor(template.points_m(), dtype=torch.float32))[0].numpy()
+    keypoints = np.concatenate([xy, np.ones((len(xy), 1)), np.full((len(xy), 1), 0.4)], 1)
+    part_ids = np.zeros((64, 64), np.uint8)
+    part_ids[20:40, 10:50] = 3  # car_body: 31 % of the image
+    image = np.full((64, 64, 3), 200, np.uint8)
+    js = np.zeros((64, 64), np.float32)
+    strict = dataclasses.replace(SETTINGS, pnp_visibility=2)
+    assert image_record(image, part_ids, js, keypoints, template, strict)["camera"] is None
+    record = image_record(image, part_ids, js, keypoints, template, SETTINGS)
+    assert abs(record["camera"]["azimuth"] - 60.0) < 0.5
+    assert record["mask"] == pytest.approx(800 / 4096, abs=1e-6)
+    assert record["body_rgb"] == pytest.approx([200 / 255] * 3, abs=1e-5)

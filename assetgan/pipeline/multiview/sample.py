@@ -5,9 +5,9 @@ View codes x content codes: image (content j, view i) has ws[:K] from view seed 
 from content seed j (K = `view_layers`: the generator's view-code measurement, `gan viewcode`'s
 viewcode.json `best_k`, unless given). Each image is labeled by the interpreter (car_20 part
 ids by the ensemble's vote, JS uncertainty and the image score, the 12 keypoints); the car mask
-is the union of car parts. Its camera comes from PnP of its visible keypoints (v = 2) against the
-shipped keypoint template (render/pnp.py), and each view code's camera is the robust mean over
-its images (pipeline/multiview/cameras.py).
+is the union of car parts. Its camera comes from PnP of its keypoints with v >= `pnp_visibility`
+against the shipped keypoint template (render/pnp.py), and each view code's camera is the robust
+mean over its images (pipeline/multiview/cameras.py).
 
 Determinism: a content code's views are computed together in batches of `batch` views, so an
 image's bytes depend on its content code only, never on shards or resumes. Every file is written
@@ -17,7 +17,8 @@ this order, and writes cameras.json, manifest.jsonl and the summary in multiview
 1. mask: the car covers less than `min_mask` of the image (GANverse3D drops masks under 10%);
 2. uncertain: the `drop_uncertain` share of the remaining images with the highest image score;
 3. view: the image's own camera is more than `max_view_deviation` degrees of azimuth away from
-   its view code's mean camera (the view code did not hold the view for this content).
+   its view code's mean camera (the view code did not hold the view for this content); off by
+   default (180), since per-image cameras from interpreter keypoints are noisy (docs/multiview.md).
 Images without a camera of their own (too few keypoints) are kept and use the view code's.
 
 Identity across views (`identity_figures`), measured on every image that passes the mask rule:
@@ -43,6 +44,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,10 +93,11 @@ class MultiviewSettings:
     truncation_cutoff: int | None = 8  # truncate ws[:, :cutoff] only (as dataset generate)
     batch: int = 4  # views per forward (part of the identity: it changes rounding)
     fov_y: float = 32.0  # PnP field of view (degrees): CarWorld draws 22..42
+    pnp_visibility: int = 1  # PnP uses keypoints with v >= this (1: also the weak peaks)
     min_mask: float = 0.1  # drop images whose car mask covers less of the image
     drop_uncertain: float = 0.1  # drop this share of the most uncertain images (image score)
-    max_view_deviation: float = 45.0  # drop images whose camera is this far (azimuth) from the
-    # view code's mean camera; 180 keeps all
+    max_view_deviation: float = 180.0  # drop images whose camera is this far (azimuth) from
+    # the view code's mean camera; 180 keeps all
     top_fraction: float = 0.1  # image score = mean JS of this top share of pixels
 
     def validate(self) -> MultiviewSettings:
@@ -109,6 +112,7 @@ class MultiviewSettings:
             (0.0 < self.max_view_deviation <= 180.0, "max_view_deviation must be in (0, 180]"),
             (0.0 < self.top_fraction <= 1.0, "top_fraction must be in (0, 1]"),
             (0.0 < self.fov_y < 180.0, f"fov_y must be in (0, 180), got {self.fov_y}"),
+            (self.pnp_visibility in (1, 2), "pnp_visibility must be 1 or 2"),
         ]
         for ok, message in checks:
             if not ok:
@@ -316,7 +320,7 @@ def image_record(
     body = car20_to_car5(part_ids) == BODY_5
     areas = np.bincount(car20_to_car12(part_ids).ravel(), minlength=len(CAR_12)) / part_ids.size
     visible = keypoints[:, :3].astype(np.float64)
-    visible[:, 2] = np.where(visible[:, 2] == 2, 2, 0)  # PnP takes the visible ones
+    visible[:, 2] = np.where(visible[:, 2] >= settings.pnp_visibility, 2, 0)
     camera: dict[str, Any] | None = None
     try:
         result: PnPResult = solve_pnp(
@@ -541,18 +545,11 @@ def finalize(multiview: MultiviewSet) -> MultiviewSet:
     return finished
 
 
-class _Orbit:
-    """The orbit parameters of an image's camera, as mean_orbit reads them."""
-
-    def __init__(self, camera: dict[str, Any]) -> None:
-        self.azimuth = float(camera["azimuth"])
-        self.elevation = float(camera["elevation"])
-        self.distance = float(camera["distance"])
-        self.target = np.asarray(camera["target"], dtype=np.float64)
-
-
-def _orbit(camera: dict[str, Any] | None) -> _Orbit | None:
-    return None if camera is None else _Orbit(camera)
+def _orbit(camera: dict[str, Any] | None) -> SimpleNamespace | None:
+    """An image's orbit parameters (the attributes mean_orbit reads), None without a camera."""
+    if camera is None:
+        return None
+    return SimpleNamespace(**{**camera, "target": np.asarray(camera["target"], dtype=float)})
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
