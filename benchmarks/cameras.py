@@ -41,7 +41,7 @@ from assetgan.pipeline.downstream.predict import predict
 from assetgan.pipeline.multiview.cameras import camera_errors, draw_overlay, estimate_cameras
 from assetgan.pipeline.multiview.template import load_shipped_template
 from assetgan.render.camera import Camera
-from assetgan.render.pnp import PnPSettings
+from assetgan.render.pnp import PnPSettings, angle_difference
 
 FIXED_FOV = 32.0
 SEGMENTER = Path(__file__).resolve().parents[1] / "assetgan" / "assets" / "segmenter64"
@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.multiview is not None:
-        multiview_report(args.multiview, args.sheet, args.rows)
+        multiview_report(args.multiview, args.sheet, args.rows, args.segmenter)
         return
 
     data = load_split(args.split, args.n)
@@ -142,10 +142,13 @@ def main() -> None:
     print(json.dumps({"split": str(args.split), "images": len(data["images"]), **figures}))
 
 
-def multiview_report(root: Path, sheet: Path | None, rows: int) -> None:
-    """Per view code: the mean camera, the spread of its images' cameras, and a sheet."""
+def multiview_report(root: Path, sheet: Path | None, rows: int, segmenter: Path) -> None:
+    """Per view code: the mean camera, the spread of its images' cameras, the mean camera from
+    the CarWorld segmenter's keypoints on the same images (a second, independent detector) and
+    their azimuth difference, and a sheet."""
     from PIL import Image
 
+    from assetgan.pipeline.multiview.cameras import mean_cameras
     from assetgan.pipeline.multiview.sample import MultiviewSet
 
     multiview = MultiviewSet.load(root)
@@ -153,14 +156,29 @@ def multiview_report(root: Path, sheet: Path | None, rows: int) -> None:
         raise SystemExit(f"{root}: the set is not finished")
     settings, means = multiview.settings, multiview.cameras()
     manifest = multiview.manifest()
+    template = load_shipped_template()
+    images = np.stack([np.asarray(Image.open(root / r["image"]).convert("RGB")) for r in manifest])
+    model, _ = load_segmenter(segmenter)
+    _, detected = predict(model, images)
+    by_segmenter = mean_cameras(
+        estimate_cameras(
+            detected,
+            template.points_m(),
+            multiview.image_size,
+            PnPSettings(fov_y=settings.fov_y),
+            template.visibility,
+        ),
+        [r["view"] for r in manifest],
+    )
     print(
         f"{root}: {settings.contents} content codes x {settings.views} view codes, K = "
         f"{settings.view_layers}; summary {json.dumps(multiview.summary)}"
     )
     print(
         f"{'view':>4s} {'azimuth':>7s} {'elev':>5s} {'dist':>5s} {'cams':>4s} {'az MAD':>6s} "
-        f"{'el MAD':>6s} {'kept':>5s}"
+        f"{'el MAD':>6s} {'kept':>5s} | {'seg az':>6s} {'seg MAD':>7s} {'|d az|':>6s}"
     )
+    differences, seg_spreads = [], []
     figures = {}
     for view in range(settings.views):
         records = [r for r in manifest if r["view"] == view]
@@ -169,16 +187,27 @@ def multiview_report(root: Path, sheet: Path | None, rows: int) -> None:
         if orbit is None:
             print(f"{view:4d}  no camera (kept {kept:.2f})")
             continue
+        other = by_segmenter.get(view)
+        compared = "  no camera from the segmenter"
+        figures[str(view)] = {"interpreter": orbit.to_json()}
+        if other is not None:
+            difference = float(angle_difference(orbit.azimuth, other.azimuth))
+            differences.append(difference)
+            seg_spreads.append(other.azimuth_spread)
+            compared = f"{other.azimuth:6.1f} {other.azimuth_spread:7.1f} {difference:6.1f}"
+            figures[str(view)]["segmenter"] = other.to_json()
         print(
             f"{view:4d} {orbit.azimuth:7.1f} {orbit.elevation:5.1f} {orbit.distance:5.2f} "
             f"{orbit.count:4d} {orbit.azimuth_spread:6.1f} {orbit.elevation_spread:6.1f} "
-            f"{kept:5.2f}"
+            f"{kept:5.2f} | {compared}"
         )
-        figures[str(view)] = orbit.to_json()
     spreads = [o.azimuth_spread for o in means.values()]
-    print(f"median over view codes of the azimuth MAD: {np.median(spreads):.1f} deg")
+    print(
+        f"median over view codes: azimuth MAD {np.median(spreads):.1f} deg (interpreter), "
+        f"{np.median(seg_spreads):.1f} deg (segmenter); interpreter vs segmenter mean azimuth "
+        f"{np.median(differences):.1f} deg, {np.mean(np.array(differences) <= 30):.2f} within 30"
+    )
     if sheet is not None:
-        template = load_shipped_template()
         points = torch.tensor(template.points_m(), dtype=torch.float32)
         height, width = multiview.image_size
         tiles = []
@@ -199,7 +228,10 @@ def multiview_report(root: Path, sheet: Path | None, rows: int) -> None:
                 "multiview": str(root),
                 "summary": multiview.summary,
                 "views": figures,
-                "median_azimuth_mad": float(np.median(spreads)) if spreads else None,
+                "median_azimuth_mad": float(np.median(spreads)),
+                "median_azimuth_mad_segmenter": float(np.median(seg_spreads)),
+                "median_azimuth_difference": float(np.median(differences)),
+                "share_within_30": float(np.mean(np.array(differences) <= 30)),
             }
         )
     )
