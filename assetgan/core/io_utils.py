@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assetgan.core.errors import AssetganError
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` on a temp file in the target directory, then rename it into place."""
@@ -41,8 +43,6 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """Parse a JSON file holding an object; AssetganError naming the file if it cannot be read."""
-    from assetgan.core.errors import AssetganError
-
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -51,3 +51,18 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise AssetganError(f"{path}: expected a JSON object, got {type(document).__name__}")
     return document
+
+
+def check_same_header(
+    path: Path,
+    existing: dict[str, Any],  # the header file's object as read
+    header: dict[str, Any],  # what this run would write
+    what: str,  # e.g. "a dataset made with different settings"
+    hint: str,  # what to do, e.g. "use a new --out"
+) -> None:
+    """Refuse to reuse a directory whose header file `path` differs from `header`:
+    AssetganError naming the file, the keys that differ and what to do."""
+    if existing == header:
+        return
+    changed = sorted(k for k in set(existing) | set(header) if existing.get(k) != header.get(k))
+    raise AssetganError(f"{path}: this directory holds {what} ({', '.join(changed)}); {hint}")

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assetgan.core.errors import AssetganError
-from assetgan.core.io_utils import atomic_write_json, atomic_write_text, read_json_object
+from assetgan.core.io_utils import (
+    atomic_write_json,
+    atomic_write_text,
+    check_same_header,
+    read_json_object,
+)
 from assetgan.pipeline.coco_format import coco_document
 
 SCHEMA_VERSION = 1
@@ -170,15 +175,9 @@ class GeneratedDataset:
         path = self.root / "dataset.json"
         header = self.header()
         if path.is_file():
-            existing = read_json_object(path)
-            if existing != header:
-                changed = sorted(
-                    k for k in set(existing) | set(header) if existing.get(k) != header.get(k)
-                )
-                raise AssetganError(
-                    f"{path}: this directory holds a dataset made with different settings "
-                    f"({', '.join(changed)}); use a new --out or the original settings"
-                )
+            what = "a dataset made with different settings"
+            hint = "use a new --out or the original settings"
+            check_same_header(path, read_json_object(path), header, what, hint)
             return path
         return atomic_write_json(path, header)
 

@@ -59,6 +59,7 @@ from assetgan.core.io_utils import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    check_same_header,
     read_json_object,
 )
 from assetgan.core.progress import Progress, emit
@@ -243,14 +244,8 @@ class MultiviewSet:
         header = self.header()
         if path.is_file():
             existing = {k: v for k, v in read_json_object(path).items() if k != "summary"}
-            if existing != header:
-                changed = sorted(
-                    k for k in set(existing) | set(header) if existing.get(k) != header.get(k)
-                )
-                raise AssetganError(
-                    f"{path}: this directory holds a multi-view set made with different "
-                    f"settings or models ({', '.join(changed)}); use a new --out"
-                )
+            what = "a multi-view set made with different settings or models"
+            check_same_header(path, existing, header, what, "use a new --out")
         document = header if self.summary is None else {**header, "summary": self.summary}
         return atomic_write_json(path, document)
 
