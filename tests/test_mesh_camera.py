@@ -75,3 +75,22 @@ def test_orbit_camera_conventions():
     assert torch.allclose(again.mvp, camera.mvp)
     with pytest.raises(AssetganError):
         Camera.from_json({"view": []})
+
+
+def test_orbit_mvp_matches_orbit_camera_and_is_differentiable():
+    from assetgan.render.camera import orbit_camera, orbit_mvp
+
+    orbits = torch.tensor(
+        [[30.0, 10.0, 9.0, 32.0, 0.1, 0.5, -0.2], [250.0, 25.0, 7.0, 20.0, 0.0, 0.6, 0.3]],
+        requires_grad=True,
+    )
+    mvp = orbit_mvp(orbits, (64, 48))
+    for row, matrix in zip(orbits.tolist(), mvp, strict=True):
+        azimuth, elevation, distance, fov, *target = row
+        camera = orbit_camera(
+            azimuth, elevation, distance, fov_y_deg=fov, size=(64, 48), target=target,
+            near=max(0.3 * distance, 0.1), far=3.0 * distance,
+        )  # fmt: skip
+        assert torch.allclose(matrix, camera.mvp, atol=1e-5)
+    mvp.sum().backward()
+    assert bool((orbits.grad[:, :3].abs() > 0).all())

@@ -498,3 +498,64 @@ def test_multiview_set_trains_with_second_view_terms(data, tmp_path):
     assert result.step == 2 and "mv_silhouette" in metrics_lines(tmp_path / "run")[-1]
     with pytest.raises(AssetganError, match="neither a CarWorld split"):
         load_training_data(tmp_path)
+
+
+def test_view_camera_correction_starts_at_the_data_cameras_and_mirrors(data, tmp_path):
+    from assetgan.inverse_graphics.reconstruct.data import load_training_data
+    from assetgan.inverse_graphics.reconstruct.view_cameras import ViewCameraCorrection
+
+    loaded = load_training_data(write_multiview_set(tmp_path / "mv", data))
+    assert loaded.view_codes == 2 and data.view_codes == 0
+    flip = np.array([False, True, False])
+    batch = loaded.batch(np.arange(3), flip)
+    assert batch.flipped.tolist() == flip.tolist()
+    correction = ViewCameraCorrection(loaded.view_codes)
+    refined = correction.apply(batch)
+    # zero correction: the un-mirrored rows get the data's matrices back
+    assert torch.allclose(refined.mvp[[0, 2]], batch.mvp[[0, 2]], atol=1e-5)
+    # the mirrored row: the mirrored orbit renders the symmetric car as the mirrored matrix does
+    torch.manual_seed(5)
+    model = ReconstructNet(TINY).eval()
+    with torch.no_grad():
+        out = model(batch.images[1:2].expand(2, -1, -1, -1))
+        rendered = render_views(
+            out.vertices, out.texture, out.part_logits, out.keypoints,
+            model.template_tables("cpu"), torch.stack([batch.mvp[1], refined.mvp[1]]), (64, 64),
+        )  # fmt: skip
+    assert int(rendered.covered[0].sum()) > 300
+    assert float((rendered.covered[0] == rendered.covered[1]).float().mean()) > 0.995
+    # a correction of view 0 turns its un-mirrored images one way and mirrored ones the other
+    with torch.no_grad():
+        correction.raw[0] = torch.tensor([0.2, 0.1, 0.1])
+    delta = correction.deltas()[0].detach()
+    pair = loaded.batch(np.array([0, 0]), np.array([False, True]))
+    orbits = correction.corrected_orbits(pair).detach()
+    plain, mirrored = pair.camera_params
+    assert float(orbits[0, 0] - plain[0]) == pytest.approx(float(delta[0]), abs=1e-4)
+    assert float(orbits[1, 0] - mirrored[0]) == pytest.approx(-float(delta[0]), abs=1e-4)
+    assert float(orbits[1, 2] / mirrored[2]) == pytest.approx(float(delta[2].exp()), rel=1e-5)
+    # gradients reach the corrections through the renderer
+    terms, _ = loss_terms(model, correction.apply(batch), None, None)
+    (terms["silhouette"] + terms["keypoints"]).backward()
+    assert float(correction.raw.grad[:2].abs().sum()) > 0
+
+
+def test_multiview_training_refines_cameras_and_resumes_exactly(data, tmp_path):
+    root = write_multiview_set(tmp_path / "mv", data)
+    straight = tmp_path / "straight"
+    run(tiny_config(root, straight, steps=4, batch=3, checkpoint_every=2))
+    split = tmp_path / "split"
+    run(tiny_config(root, split, steps=2, batch=3, checkpoint_every=2))
+    run(tiny_config(root, split, steps=4, batch=3, checkpoint_every=2))
+    from assetgan.core.checkpoint import load_tensors
+
+    a, _ = load_tensors(straight / "state.safetensors")
+    b, _ = load_tensors(split / "state.safetensors")
+    assert a.keys() == b.keys() and "correction.raw" in a
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    views = json.loads((straight / "view_cameras.json").read_text())
+    assert views["step"] == 4 and set(views["views"]) == {"0", "1"}
+    assert 0 < abs(views["views"]["0"]["azimuth"]) < 45
+    off = tiny_config(root, tmp_path / "off", steps=2, batch=3, refine_cameras=False)
+    run(off)
+    assert not (tmp_path / "off" / "view_cameras.json").exists()

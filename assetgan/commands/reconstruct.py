@@ -49,6 +49,10 @@ def train(
     subdivisions: Annotated[
         int, typer.Option(help="Icosphere level: 3 = 642 vertices, 4 = 2562.")
     ] = 3,
+    refine_cameras: Annotated[
+        bool,
+        typer.Option(help="Multi-view sets: learn a camera correction per view code."),
+    ] = True,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = 1,
     device: DeviceOpt = DeviceChoice.auto,
@@ -80,6 +84,7 @@ def train(
         batch=batch,
         lr=lr,
         seed=seed,
+        refine_cameras=refine_cameras,
     ).validate()
     with progress_bar("reading data", 1) as progress:
         result = run(config, progress)

@@ -161,3 +161,37 @@ def transform_points(points: torch.Tensor, mvp: torch.Tensor) -> torch.Tensor:
         points = points.unsqueeze(0).expand(mvp.shape[0], -1, -1)
     ones = torch.ones_like(points[..., :1])
     return torch.cat([points, ones], dim=-1) @ mvp.transpose(1, 2)
+
+
+def orbit_mvp(orbit: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Differentiable [B, 4, 4] model-view-projection matrices of orbit cameras orbit [B, 7]
+    (azimuth deg, elevation deg, distance, fov_y deg, target x y z: the arguments of
+    `orbit_camera`), near 0.3 x and far 3 x the distance (as `pnp.OrbitMean.camera`); size =
+    (height, width). Gradients flow to every field (the per-view-code camera refinement of
+    `reconstruct train`)."""
+    height, width = size
+    azimuth, elevation = torch.deg2rad(orbit[:, 0]), torch.deg2rad(orbit[:, 1])
+    distance, fov, target = orbit[:, 2], torch.deg2rad(orbit[:, 3]), orbit[:, 4:7]
+    backward = torch.stack(  # unit vector from the target to the eye (= camera +Z)
+        [torch.cos(elevation) * torch.sin(azimuth), torch.sin(elevation),
+         torch.cos(elevation) * torch.cos(azimuth)], dim=-1
+    )  # fmt: skip
+    eye = target + distance[:, None] * backward
+    up = torch.tensor([0.0, 1.0, 0.0], dtype=orbit.dtype, device=orbit.device).expand_as(eye)
+    right = torch.linalg.cross(-backward, up)
+    right = right / right.norm(dim=-1, keepdim=True)
+    true_up = torch.linalg.cross(right, -backward)
+    rotation = torch.stack([right, true_up, backward], dim=1)  # [B, 3, 3] rows
+    view = torch.zeros(len(orbit), 4, 4, dtype=orbit.dtype, device=orbit.device)
+    view[:, :3, :3] = rotation
+    view[:, :3, 3] = -(rotation @ eye[:, :, None])[:, :, 0]
+    view[:, 3, 3] = 1.0
+    near, far = (0.3 * distance).clamp(min=0.1), 3.0 * distance
+    focal = 1.0 / torch.tan(fov / 2.0)
+    proj = torch.zeros_like(view)
+    proj[:, 0, 0] = focal * height / width
+    proj[:, 1, 1] = focal
+    proj[:, 2, 2] = -(far + near) / (far - near)
+    proj[:, 2, 3] = -2.0 * far * near / (far - near)
+    proj[:, 3, 2] = -1.0
+    return proj @ view

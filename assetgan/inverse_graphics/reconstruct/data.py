@@ -43,6 +43,7 @@ class ReconstructBatch:
     content: torch.Tensor  # [B] int64: equal values show the same car
     view: torch.Tensor  # [B] int64 view-code index (-1: none), for per-view camera corrections
     camera_params: torch.Tensor | None = None  # [B, 7] model.CAMERA_FIELDS of `mvp`, or None
+    flipped: torch.Tensor | None = None  # [B] bool: mirrored by the augmentation, or None
 
     def to(self, device: torch.device | str) -> ReconstructBatch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -57,6 +58,7 @@ class ReconstructBatch:
             move(self.content),
             move(self.view),
             move(self.camera_params),
+            move(self.flipped),
         )
 
 
@@ -124,6 +126,11 @@ class ArrayData:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def view_codes(self) -> int:
+        """Number of view codes (max view id + 1; 0 for single-view data)."""
+        return int(self.view.max()) + 1 if len(self.view) else 0
+
     def batch(self, indices: np.ndarray, flip: np.ndarray) -> ReconstructBatch:
         images = self.images[indices].astype(np.float32) / 255.0
         masks = self.masks[indices].astype(np.float32)
@@ -155,6 +162,7 @@ class ArrayData:
             content=torch.from_numpy(self.content[indices].astype(np.int64)),
             view=torch.from_numpy(self.view[indices].astype(np.int64)),
             camera_params=None if camera is None else torch.from_numpy(camera).float(),
+            flipped=torch.from_numpy(np.asarray(flip, dtype=bool).copy()),
         )
 
     def partners(self, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:

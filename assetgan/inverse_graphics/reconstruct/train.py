@@ -11,6 +11,8 @@ One step, in plain blocks:
               the last 50 steps for 3 steps running, stops the run with a one-line error; the
               last good checkpoint stays on disk
     update    Adam, gradients clipped to `grad_clip`
+Multi-view data (view codes): the cameras are refined jointly, one correction per view code
+(view_cameras.py, GANverse3D), unless `refine_cameras` is off.
 
 Deterministic per seed: weights from `seed`; step s of epoch e uses the permutation
 `default_rng([seed, e])` and flips from `default_rng([seed, e, 1])`; partner views from
@@ -25,6 +27,8 @@ Files in `out/` (each written atomically):
                                   written with every state
     metrics.jsonl                 one line per `log_every` steps: the mean of every term, hard
                                   silhouette IoU, gradient norm, seconds
+    view_cameras.json             the per-view-code camera corrections, with every state
+                                  (multi-view data with `refine_cameras`)
     sheet.png                     input vs reconstruction (sheet.py) at the end
     val.json                      input-view figures on `val` (evaluate.py), when given
 """
@@ -73,6 +77,7 @@ from assetgan.inverse_graphics.reconstruct.model import (
 )
 from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import reconstruction_sheet
+from assetgan.inverse_graphics.reconstruct.view_cameras import ViewCameraCorrection
 
 # Fields a resumed run may change (everything else must equal the saved config.json).
 _FREE_FIELDS = ("out", "device", "steps", "minutes", "log_every", "checkpoint_every", "val")
@@ -103,6 +108,7 @@ class ReconstructTrainConfig:
     checkpoint_every: int = 200  # steps per saved state (and model)
     divergence_factor: float = 10.0  # stop when the loss exceeds this x its recent median
     sheet_images: int = 8  # rows of sheet.png (0: none)
+    refine_cameras: bool = True  # multi-view data: learn a camera correction per view code
 
     def validate(self) -> ReconstructTrainConfig:
         self.model.validate()
@@ -209,10 +215,21 @@ def hard_iou(covered: torch.Tensor, masks: torch.Tensor) -> float:
 
 
 # ---- run directory ------------------------------------------------------------------------------
-def save_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam, record: dict) -> None:
-    """state.safetensors/.json (resumable) and model.safetensors/.json (the network). Adam's
+def save_state(
+    out: Path,
+    model: ReconstructNet,
+    optimizer: torch.optim.Adam,
+    record: dict,
+    correction: ViewCameraCorrection | None = None,
+) -> None:
+    """state.safetensors/.json (resumable) and model.safetensors/.json (the network); with a
+    camera correction also its tensors (`correction.raw`) and view_cameras.json. Adam's
     per-parameter state is all tensors (step, exp_avg, exp_avg_sq): `adam.<index>.<name>`."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if correction is not None:
+        tensors.update({f"correction.{k}": v for k, v in correction.state_dict().items()})
+        views = {"step": record["step"], "views": correction.to_json()}
+        atomic_write_json(out / "view_cameras.json", views)
     adam = optimizer.state_dict()
     for index, entries in adam["state"].items():
         tensors.update({f"adam.{index}.{name}": value for name, value in entries.items()})
@@ -221,12 +238,21 @@ def save_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam, re
     atomic_write_json(out / "state.json", {**record, "adam_groups": adam["param_groups"]})
 
 
-def load_state(out: Path, model: ReconstructNet, optimizer: torch.optim.Adam) -> dict:
-    """Restore model and Adam from out/state.*; returns state.json."""
+def load_state(
+    out: Path,
+    model: ReconstructNet,
+    optimizer: torch.optim.Adam,
+    correction: ViewCameraCorrection | None = None,
+) -> dict:
+    """Restore model, camera correction and Adam from out/state.*; returns state.json."""
     record = read_json_object(out / "state.json")
     tensors, _ = load_tensors(out / "state.safetensors")
     model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     load_state_into(model, model_state, str(out / "state.safetensors"))
+    if correction is not None:
+        prefix = "correction."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        load_state_into(correction, state, str(out / "state.safetensors"))
     per_param: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith("adam."):
@@ -325,14 +351,20 @@ def train(
     resume = prepare_run_dir(config)
     torch.manual_seed(config.seed)
     model = ReconstructNet(config.model).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    correction = None
+    view_codes = int(getattr(data, "view_codes", 0))
+    if config.refine_cameras and view_codes > 0:
+        correction = ViewCameraCorrection(view_codes).to(device)
+    parameters = list(model.parameters())
+    parameters += [] if correction is None else list(correction.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=config.lr)
     start = 0
     if resume:
-        start = int(load_state(out, model, optimizer)["step"])
+        start = int(load_state(out, model, optimizer, correction)["step"])
     trim_metrics(out / "metrics.jsonl", start)
     record = {"step": start, "data": str(config.data), "images": len(data)}
     if not resume:
-        save_state(out, model, optimizer, record)
+        save_state(out, model, optimizer, record, correction)
     began = time.monotonic()
     divergence = _Divergence(config.divergence_factor)
     window: list[dict[str, float]] = []
@@ -351,6 +383,9 @@ def train(
         if config.weights.multiview > 0 and (partners >= 0).any():
             partner = data.batch(np.where(partners >= 0, partners, indices), flip).to(device)
             has_partner = torch.from_numpy(partners >= 0).to(device)
+        if correction is not None:  # refined cameras (view_cameras.py)
+            batch = correction.apply(batch)
+            partner = None if partner is None else correction.apply(partner)
         # predict, render, losses
         terms, covered = loss_terms(model, batch, partner, has_partner)
         total, figures = weighted_total(terms, config.weights)
@@ -359,7 +394,7 @@ def train(
         if problem is None:
             optimizer.zero_grad(set_to_none=True)
             total.backward()
-            norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+            norm = float(torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip))
             if not np.isfinite(norm):
                 problem = f"the gradient norm is {norm} at step {step}"
         if problem is not None:
@@ -383,10 +418,12 @@ def train(
         else:
             emit(progress, step, config.steps, "train", metrics={"loss": figures["total"]})
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_state(out, model, optimizer, {**record, "step": step, "metrics": last_window})
+            state = {**record, "step": step, "metrics": last_window}
+            save_state(out, model, optimizer, state, correction)
             saved_step = step
     if saved_step != step:  # a wall-budget stop
-        save_state(out, model, optimizer, {**record, "step": step, "metrics": last_window})
+        state = {**record, "step": step, "metrics": last_window}
+        save_state(out, model, optimizer, state, correction)
     return _finish(config, model, data, val, device, start, step, began, last_window)
 
 
