@@ -75,6 +75,89 @@ def bbox_sides(masks: np.ndarray) -> np.ndarray:
     return sides
 
 
+class ViewScores:
+    """Figures of rendered views against labels, summed over batches: silhouette IoU (pixels
+    summed over the set), part mIoU at car_20 / car_12 / car_5 (core.metrics) and PCK@0.1
+    (radius 0.1 x the longer side of the truth mask's bounding box). `add` each batch, then
+    `figures()`; parts and keypoints count only when every batch brought them."""
+
+    def __init__(self) -> None:
+        self.intersection = 0
+        self.union = 0
+        self.images = 0
+        self.truth_parts: list[np.ndarray] | None = []
+        self.predicted_parts: list[np.ndarray] = []
+        self.truth_xyv: list[np.ndarray] | None = []
+        self.predicted_xyv: list[np.ndarray] = []
+        self.sides: list[np.ndarray] = []
+
+    def add(
+        self,
+        covered: np.ndarray,  # [B, H, W] bool: the prediction covers the pixel
+        masks: np.ndarray,  # [B, H, W] bool truth car masks
+        predicted_parts: np.ndarray | None = None,  # [B, H, W] car_20 ids, with truth_parts
+        truth_parts: np.ndarray | None = None,  # [B, H, W] truth car_20 ids
+        predicted_xy: np.ndarray | None = None,  # [B, 12, 2] pixels, with truth_xyv
+        truth_xyv: np.ndarray | None = None,  # [B, 12, 3] truth keypoints
+    ) -> None:
+        self.intersection += int((covered & masks).sum())
+        self.union += int((covered | masks).sum())
+        self.images += len(masks)
+        if predicted_parts is None or truth_parts is None or self.truth_parts is None:
+            self.truth_parts = None
+        else:
+            self.truth_parts.append(truth_parts)
+            self.predicted_parts.append(predicted_parts)
+        if predicted_xy is None or truth_xyv is None or self.truth_xyv is None:
+            self.truth_xyv = None
+        else:
+            visible = np.full(predicted_xy.shape[:2] + (1,), 2.0)
+            self.truth_xyv.append(truth_xyv)
+            self.predicted_xyv.append(np.concatenate([predicted_xy, visible], -1))
+            self.sides.append(bbox_sides(masks))
+
+    def add_rendered(
+        self,
+        rendered: RenderedView,  # B views
+        masks: np.ndarray,  # [B, H, W] bool truth car masks
+        part_ids: np.ndarray | None = None,  # [B, H, W] truth car_20 ids, or None
+        keypoints_xyv: np.ndarray | None = None,  # [B, 12, 3] truth keypoints, or None
+    ) -> None:
+        """`add` a batch of rendered reconstructions (parts: rendered_part_ids)."""
+        parts = rendered_part_ids(rendered).cpu().numpy().astype(np.uint8)
+        self.add(
+            rendered.covered.cpu().numpy(),
+            masks,
+            parts,
+            part_ids,
+            rendered.keypoints_xy.cpu().numpy(),
+            keypoints_xyv,
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """{images, silhouette_iou, miou_car_20, miou_car_12, miou_car_5, pck_0_1} (the last
+        four only where labels were given)."""
+        figures: dict[str, Any] = {
+            "images": self.images,
+            "silhouette_iou": self.intersection / max(self.union, 1),
+        }
+        if self.truth_parts:
+            scores = segmentation_metrics(
+                np.concatenate(self.truth_parts), np.concatenate(self.predicted_parts)
+            )
+            for taxonomy, values in scores.items():
+                figures[f"miou_{taxonomy}"] = values["miou"]
+        if self.truth_xyv:
+            hit, counted = keypoint_hits(
+                np.concatenate(self.truth_xyv),
+                np.concatenate(self.predicted_xyv),
+                0.1 * np.concatenate(self.sides),
+                2,
+            )
+            figures["pck_0_1"] = share(hit, counted)
+        return figures
+
+
 @torch.no_grad()
 def input_view_metrics(
     model: ReconstructNet,
@@ -89,34 +172,19 @@ def input_view_metrics(
         raise AssetganError(f"camera must be 'truth' or 'predicted', got {camera!r}")
     was_training = model.training
     model.eval()
-    intersection = union = 0
-    predicted_parts, predicted_xyv = [], []
+    scores = ViewScores()
     for start in range(0, len(data), batch):
         indices = np.arange(start, min(start + batch, len(data)))
         item = data.batch(indices, np.zeros(len(indices), bool)).to(device)
         mvp = item.mvp if camera == "truth" else None
         _, rendered = predict_views(model, item.images, mvp)
-        covered = rendered.covered.cpu().numpy()
-        mask = data.masks[indices]
-        intersection += int((covered & mask).sum())
-        union += int((covered | mask).sum())
-        predicted_parts.append(rendered_part_ids(rendered).cpu().numpy().astype(np.uint8))
-        xy = rendered.keypoints_xy.cpu().numpy()
-        predicted_xyv.append(np.concatenate([xy, np.full(xy.shape[:2] + (1,), 2.0)], -1))
+        scores.add_rendered(
+            rendered,
+            data.masks[indices],
+            None if data.part_ids is None else data.part_ids[indices],
+            None if data.keypoints_xyv is None else data.keypoints_xyv[indices],
+        )
         emit(progress, indices[-1] + 1, len(data), task="evaluating")
     model.train(was_training)
-    figures: dict[str, Any] = {
-        "images": len(data),
-        "camera": camera,
-        "silhouette_iou": intersection / max(union, 1),
-    }
-    if data.part_ids is not None:
-        scores = segmentation_metrics(data.part_ids, np.concatenate(predicted_parts))
-        for taxonomy, values in scores.items():
-            figures[f"miou_{taxonomy}"] = values["miou"]
-    if data.keypoints_xyv is not None:
-        hit, counted = keypoint_hits(
-            data.keypoints_xyv, np.concatenate(predicted_xyv), 0.1 * bbox_sides(data.masks), 2
-        )
-        figures["pck_0_1"] = share(hit, counted)
-    return figures
+    figures = scores.figures()
+    return {"images": figures.pop("images"), "camera": camera, **figures}
