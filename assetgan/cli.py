@@ -10,6 +10,7 @@ from assetgan.commands import interpreter as interpreter_commands
 from assetgan.commands import multiview as multiview_commands
 from assetgan.commands import reconstruct as reconstruct_commands
 from assetgan.commands import render as render_commands
+from assetgan.commands import report as report_commands
 from assetgan.commands import segment as segment_commands
 from assetgan.commands import world as world_commands
 from assetgan.commands.app import App
@@ -34,6 +35,7 @@ app.add_typer(segment_commands.app, name="segment")
 app.add_typer(multiview_commands.app, name="multiview")
 app.add_typer(reconstruct_commands.app, name="reconstruct")
 app.add_typer(export_commands.app, name="export")
+app.add_typer(report_commands.app, name="report")
 
 if __name__ == "__main__":  # pragma: no cover
     app()
