@@ -106,16 +106,15 @@ class ReconstructBenchConfig:
         if self.n is not None and self.n < 1:
             raise AssetganError(f"--n must be at least 1, got {self.n}")
         if min(self.batch, self.surface_samples, self.sheet_size) < 1 or self.sheet_cars < 0:
-            raise AssetganError("batch, surface_samples and sheet_size must be >= 1")
+            raise AssetganError(
+                "batch, surface_samples and sheet_size must be >= 1, sheet_cars >= 0"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        out["split"], out["out"], out["segmenter"] = (
-            str(self.split),
-            str(self.out),
-            str(self.segmenter),
-        )
+        for name in ("split", "out", "segmenter"):
+            out[name] = str(getattr(self, name))
         out["models"] = {name: str(path) for name, path in self.models}
         out["unseen_azimuths"] = list(self.unseen_azimuths)
         out["device"] = self.device.value
