@@ -15,6 +15,14 @@ Each measured configuration runs in its own subprocess and reports its own ru_ma
 
     python benchmarks/interpreter.py                 # demo + car (car takes tens of minutes)
     python benchmarks/interpreter.py --configs demo  # minutes
+    python benchmarks/interpreter.py --precision     # bf16 autocast vs fp32, demo config
+
+`--precision` (issue 13, "Speed it needs"): the interpreter's training and dataset generation in
+fp32 and under `torch.autocast("cpu", torch.bfloat16)` side by side on the demo config: seconds
+per training iteration and per generated image, a bare matmul of the first ensemble layer's
+shape, the pixel agreement of the generated labels (bf16 vs fp32, same checkpoint; and the
+bf16-trained checkpoint vs the fp32-trained one), and the mIoU of both against the toy ground
+truth (the toy labels are a function of the seed, so generated seeds have them too).
 Last line: JSON.
 """
 
@@ -315,6 +323,126 @@ def worker_gen_timing(args) -> dict:
     }
 
 
+def _toy_miou(votes, seeds, height: int, width: int) -> float:
+    import numpy as np
+
+    from assetgan.core.metrics import confusion, miou_from_confusion
+
+    truth = np.stack([toy_labels(height, width, seed) for seed in seeds])
+    matrix = confusion(truth, np.asarray(votes), CLASSES)
+    return miou_from_confusion(matrix, tuple(str(c) for c in range(CLASSES)))["miou"]
+
+
+def worker_precision(args) -> dict:
+    """fp32 vs bf16 autocast: training, generation, agreement, toy mIoU (module docstring)."""
+    import contextlib
+
+    import numpy as np
+    import torch
+
+    from assetgan.core.hashing import file_sha256
+    from assetgan.pipeline.annotations import AnnotationSet
+    from assetgan.pipeline.interpreter.config import InterpreterTrainSettings
+    from assetgan.pipeline.interpreter.predict import predict
+    from assetgan.pipeline.interpreter.train import train
+    from assetgan.pipeline.stylegan.checkpoint import load_generator
+    from assetgan.pipeline.stylegan.sampling import ws_from_seeds
+
+    work = Path(args.work)
+    generator = load_generator(work / "G.safetensors")
+    annotations = AnnotationSet.load(work / "annotations")
+    sha = file_sha256(work / "G.safetensors")
+    settings = InterpreterTrainSettings(
+        members=10, batch_pixels=64, keypoints=False, max_iterations=args.iterations
+    )
+
+    def autocast(precision: str):
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    out: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    interpreters = {}
+    for precision in ("fp32", "bf16"):
+        started = time.perf_counter()
+        with autocast(precision):
+            interpreters[precision] = train(annotations, generator, sha, settings)
+        seconds = time.perf_counter() - started
+        iterations = interpreters[precision].summary["parts"]["iterations"]
+        out[f"train_{precision}_seconds"] = seconds
+        out[f"train_{precision}_s_per_iteration"] = seconds / max(1, iterations)
+    a = torch.randn(4096, interpreters["fp32"].config.geometry.channels)
+    b = torch.randn(a.shape[1], 128)
+    for precision, (x, y) in {"fp32": (a, b), "bf16": (a.bfloat16(), b.bfloat16())}.items():
+        x @ y  # warm-up
+        started = time.perf_counter()
+        for _ in range(20):
+            x @ y
+        out[f"matmul_{precision}_ms"] = (time.perf_counter() - started) / 20 * 1000
+    seeds = list(range(1000, 1000 + args.images))
+    ws = ws_from_seeds(generator, seeds, psi=0.7, cutoff=8)
+    # name -> (checkpoint trained in, generation precision, path); the factorised path keeps
+    # float32 in-place accumulators, so bf16 generation runs the materialised (reference) path
+    runs = {
+        "fp32": ("fp32", "fp32", False),
+        "fp32_materialised": ("fp32", "fp32", True),
+        "bf16": ("fp32", "bf16", True),
+        "bf16_trained": ("bf16", "fp32", False),
+    }
+    votes = {name: [] for name in runs}
+    times = {name: [] for name in runs}
+    with torch.no_grad():
+        for index in range(len(seeds)):
+            for name, (trained, precision, dense) in runs.items():  # alternate: load hits all
+                started = time.perf_counter()
+                with autocast(precision):
+                    result = predict(
+                        interpreters[trained], generator, ws[index : index + 1], materialised=dense
+                    )
+                times[name].append(time.perf_counter() - started)
+                votes[name].append(result.part_ids)
+    height, width = generator.config.image_shape[1:]
+    labels = {name: np.concatenate(v) for name, v in votes.items()}
+    for name in runs:
+        out[f"gen_{name}_s_per_image"] = float(np.median(times[name]))
+        out[f"toy_miou_{name}"] = _toy_miou(labels[name], seeds, height, width)
+    out["agreement_bf16_generation"] = float((labels["bf16"] == labels["fp32"]).mean())
+    out["agreement_materialised"] = float((labels["fp32_materialised"] == labels["fp32"]).mean())
+    out["agreement_bf16_training"] = float((labels["bf16_trained"] == labels["fp32"]).mean())
+    out["images"] = len(seeds)
+    return out
+
+
+def precision_benchmark(args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="interp_bench_precision_"))
+    setup("demo", work, args.images)
+    result = run_worker(
+        "precision",
+        work=work,
+        threads=args.threads,
+        iterations=args.demo_iterations or 300,
+        images=args.demo_gen_images,
+    )
+    print(f"\n== bf16 autocast vs fp32 (demo config, {args.images} annotated images) ==")
+    print(f"{'':36s}{'fp32':>10s}{'bf16':>10s}{'bf16/fp32':>11s}")
+    for label, fp32_key, bf16_key in (
+        ("train s / iteration", "train_fp32_s_per_iteration", "train_bf16_s_per_iteration"),
+        ("generation s / image (materialised)", "gen_fp32_materialised_s_per_image",
+         "gen_bf16_s_per_image"),
+        ("matmul [4096, C] x [C, 128] ms", "matmul_fp32_ms", "matmul_bf16_ms"),
+    ):  # fmt: skip
+        fp32, bf16 = result[fp32_key], result[bf16_key]
+        print(f"{label:36s}{fp32:10.4f}{bf16:10.4f}{bf16 / fp32:11.2f}")
+    print(f"{'generation s / image (factorised, fp32)':36s}{result['gen_fp32_s_per_image']:10.4f}")
+    print(
+        f"labels: bf16 generation agrees with fp32 on {100 * result['agreement_bf16_generation']:.2f}"
+        f" % of pixels; the bf16-trained checkpoint on {100 * result['agreement_bf16_training']:.2f}"
+        f" %; toy mIoU fp32 {result['toy_miou_fp32']:.4f}, bf16 generation "
+        f"{result['toy_miou_bf16']:.4f}, bf16-trained {result['toy_miou_bf16_trained']:.4f}"
+    )
+    return result
+
+
 def run_worker(kind: str, **kwargs) -> dict:
     command = [sys.executable, __file__, "--worker", kind]
     for key, value in kwargs.items():
@@ -506,8 +634,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--reference-limit-gb", type=float, default=12.0)
     parser.add_argument(
-        "--worker", choices=["train", "generate", "standin", "gen_timing"], default=None
+        "--worker",
+        choices=["train", "generate", "standin", "gen_timing", "precision"],
+        default=None,
     )
+    parser.add_argument("--precision", action="store_true", help="bf16 autocast vs fp32 only")
     parser.add_argument("--impl", choices=["ours", "reference"], default="ours")
     parser.add_argument("--interpreter", choices=["ours", "reference"], default="ours")
     parser.add_argument("--work", default=None)
@@ -522,8 +653,12 @@ def main() -> None:
             "generate": worker_generate,
             "standin": worker_standin,
             "gen_timing": worker_gen_timing,
+            "precision": worker_precision,
         }[args.worker]
         print(json.dumps(worker(args)))
+        return
+    if args.precision:
+        print(json.dumps({"precision": precision_benchmark(args)}))
         return
     details = [benchmark(name, args) for name in args.configs.split(",")]
     rows = [summarise(d) for d in details]

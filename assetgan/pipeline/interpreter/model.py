@@ -58,8 +58,9 @@ class EnsembleBatchNorm(nn.Module):
             with torch.no_grad():
                 count = x.shape[1]
                 unbiased = var * (count / max(count - 1, 1))
-                self.running_mean.lerp_(mean, BN_MOMENTUM)
-                self.running_var.lerp_(unbiased, BN_MOMENTUM)
+                # statistics stay float32 under bf16 autocast (a no-op in float32)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), BN_MOMENTUM)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), BN_MOMENTUM)
         else:
             mean, var = self.running_mean, self.running_var
         scale = self.weight * torch.rsqrt(var + BN_EPS)  # [N, F]

@@ -227,7 +227,11 @@ class Experiments:
                 "protocol": {key: choose_and_report(value) for key, value in scores.items()},
             }
 
-        self.steps.run(name, {"source": source, "sizes": sizes.to_dict()}, body)
+        fields = ("test_images", "folds", "segment_steps", "segment_batch", "snapshots")
+        protocol = {k: getattr(sizes, k) for k in fields}  # what the training and scores depend on
+        self.steps.run(
+            name, {"source": source, "protocol": protocol, "seed": self.config.seed}, body
+        )
         return {**self.steps.records[name]["summary"], "step": name}
 
     def real_row(self, name: str, train: Path, count: int) -> dict[str, Any]:
