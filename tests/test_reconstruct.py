@@ -559,3 +559,44 @@ def test_multiview_training_refines_cameras_and_resumes_exactly(data, tmp_path):
     off = tiny_config(root, tmp_path / "off", steps=2, batch=3, refine_cameras=False)
     run(off)
     assert not (tmp_path / "off" / "view_cameras.json").exists()
+
+
+def test_wheel_labels_are_kept_within_the_wheel_keypoints_discs():
+    from assetgan.assets.taxonomy import KEYPOINT_ID, PART_ID
+    from assetgan.inverse_graphics.reconstruct.asset_files import keep_wheel_discs
+
+    keypoints = np.zeros((12, 3))
+    corners = {"left_front_wheel": (0.9, 1.4), "right_front_wheel": (-0.9, 1.4)}
+    corners |= {"left_back_wheel": (0.9, -1.3), "right_back_wheel": (-0.9, -1.3)}
+    for name, (x, z) in corners.items():
+        keypoints[KEYPOINT_ID[name]] = (x, 0.35, z)
+    # per corner: a face at the wheel centre, one 0.3 m off (inside), one 0.8 m off (outside)
+    centroids, parts = [], []
+    for x, z in corners.values():
+        for dz in (0.0, 0.3, 0.8):
+            centroids.append((x, 0.35, z + np.sign(z) * dz))
+            parts.append(PART_ID["tire"])
+    centroids.append((0.9, 1.0, 0.0))  # a door face stays a door
+    parts.append(PART_ID["door"])
+    parts = np.array(parts)
+    kept = keep_wheel_discs(parts, np.array(centroids), keypoints)
+    expected = np.tile([PART_ID["tire"], PART_ID["tire"], PART_ID["car_body"]], 4)
+    assert kept[:-1].tolist() == expected.tolist() and kept[-1] == PART_ID["door"]
+    # a corner with no wheel face inside its disc keeps its patch (export needs four wheels)
+    far = np.array(centroids)
+    far[:3, 2] += 2.0
+    assert keep_wheel_discs(parts, far, keypoints)[:3].tolist() == [PART_ID["tire"]] * 3
+
+
+def test_keypoints_start_at_the_shipped_keypoint_template():
+    from assetgan.pipeline.multiview.template import load_shipped_template
+
+    config = ReconstructNetConfig()
+    shipped = load_shipped_template().points * config.template_shape.length
+    with torch.no_grad():
+        start = ReconstructNet(config)(torch.rand(1, 3, 64, 64)).keypoints[0].numpy()
+        uniform = dataclasses.replace(config, keypoint_init_sigma=0.0)
+        flat = ReconstructNet(uniform)(torch.rand(1, 3, 64, 64)).keypoints[0].numpy()
+    # the template mesh's surface lies within 0.3 m of every template keypoint
+    assert np.linalg.norm(start - shipped, axis=1).max() < 0.3
+    assert np.linalg.norm(flat - shipped, axis=1).max() > 1.0  # a uniform start: the centroid

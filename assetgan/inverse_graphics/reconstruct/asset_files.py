@@ -6,7 +6,13 @@ the face's UV centroid; materials follow the parts (`render.asset.default_materi
 template has no wheel wells, so a reconstruction's wheels are tire / wheelhub paint on its sides;
 wheel labels on faces that do not face sideways (|normal x| < `WHEEL_SIDE_COS`: the underside,
 never seen from CarWorld's 0-35 deg elevations) become car_body, so that `assetgan export` fits
-each wheel to a side patch (its axle is the patch's direction of least spread). The UV
+each wheel to a side patch (its axle is the patch's direction of least spread). A painted
+patch is larger than the tire it shows (blurred labels at 64 px), and export sized wheels from
+it about twice CarWorld's; so wheel labels are also kept only within a disc around the
+reconstruction's own 3D wheel keypoint of the same corner, of radius the keypoint's height above
+the ground (a tire touches the ground at y = 0: its centre height is its radius; clamped to
+`WHEEL_RADIUS_RANGE`, with `WHEEL_DISC_SLACK`). A corner left without wheel faces keeps its
+patch (export needs four wheels). The UV
 texture is kept as it is (`texture.png`, row 0 = v 0, conventions "Textures"); faces on the seam
 at the car's back use u > 1 (wrap).
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from assetgan.assets.taxonomy import CAR_20, PART_ID
+from assetgan.assets.taxonomy import CAR_20, KEYPOINT_ID, PART_ID
 from assetgan.inverse_graphics.reconstruct.model import Reconstruction
 from assetgan.inverse_graphics.reconstruct.render import sample_uv
 from assetgan.inverse_graphics.reconstruct.template import Template
@@ -25,6 +31,29 @@ from assetgan.render.backends import TorchBackend
 from assetgan.render.mesh import face_normals
 
 WHEEL_SIDE_COS = 0.5  # wheel faces need |normal . x| at least this (60 deg from the axle)
+WHEEL_RADIUS_RANGE = (0.25, 0.55)  # metres: the wheel disc's radius from the keypoint's height
+WHEEL_DISC_SLACK = 1.1  # wheel faces within this x the disc radius of their corner's keypoint
+WHEEL_KEYPOINTS = ("left_front_wheel", "right_front_wheel", "left_back_wheel", "right_back_wheel")
+
+
+def keep_wheel_discs(
+    face_parts: np.ndarray, centroids: np.ndarray, keypoints: np.ndarray
+) -> np.ndarray:
+    """face_parts [T] with tire / wheelhub labels outside each corner's wheel disc (module
+    docstring) turned into car_body; centroids [T, 3] face centroids, keypoints [12, 3]."""
+    wheel = np.isin(face_parts, (PART_ID["tire"], PART_ID["wheelhub"]))
+    wheels = keypoints[[KEYPOINT_ID[name] for name in WHEEL_KEYPOINTS]]
+    x_mid, z_mid = wheels[:, 0].mean(), wheels[:, 2].mean()
+    out = face_parts.copy()
+    for centre in wheels:
+        corner = ((centroids[:, 0] > x_mid) == (centre[0] > x_mid)) & (
+            (centroids[:, 2] > z_mid) == (centre[2] > z_mid)
+        )
+        radius = float(np.clip(centre[1], *WHEEL_RADIUS_RANGE)) * WHEEL_DISC_SLACK
+        inside = np.linalg.norm(centroids[:, 1:] - centre[1:], axis=1) <= radius
+        if (wheel & corner & inside).any():
+            out[wheel & corner & ~inside] = PART_ID["car_body"]
+    return out
 
 
 @torch.no_grad()
@@ -43,6 +72,10 @@ def reconstruction_asset(
     normals = face_normals(reconstruction.vertices[index].cpu(), template.faces.cpu()).numpy()
     wheel = np.isin(face_parts, (PART_ID["tire"], PART_ID["wheelhub"]))
     face_parts[wheel & (np.abs(normals[:, 0]) < WHEEL_SIDE_COS)] = PART_ID["car_body"]
+    vertices = reconstruction.vertices[index].cpu().numpy()
+    keypoints = reconstruction.keypoints[index].cpu().numpy()
+    faces = template.faces.cpu().numpy()
+    face_parts = keep_wheel_discs(face_parts, vertices[faces].mean(1), keypoints)
     texture = reconstruction.texture[index].clamp(0, 1).mul(255).round().to(torch.uint8)
     return CarAsset(
         vertices=reconstruction.vertices[index].cpu().numpy().astype(np.float32),

@@ -90,6 +90,9 @@ class ReconstructNetConfig:
     max_log_scale: float = 0.5  # |log scale| per axis is bounded by this (tanh)
     keypoint_logit_scale: float = 50.0  # vertex logits = this x the parameter (an Adam step
     # moves a logit by lr x this: a uniform start over hundreds of vertices needs big steps)
+    keypoint_init_sigma: float = 0.1  # metres: each keypoint starts as a Gaussian over the
+    # template's vertices around the shipped 3D keypoint template (assets/keypoint_template,
+    # scaled to the template's length); 0 = a uniform start over all vertices
 
     def validate(self) -> ReconstructNetConfig:
         self.template_shape.validate()
@@ -111,6 +114,8 @@ class ReconstructNetConfig:
             )
         if min(self.offset_scale, self.max_log_scale, self.keypoint_logit_scale) <= 0:
             raise AssetganError("offset_scale, max_log_scale and keypoint_logit_scale must be > 0")
+        if self.keypoint_init_sigma < 0:
+            raise AssetganError(f"keypoint_init_sigma must be >= 0, got {self.keypoint_init_sigma}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,6 +237,20 @@ class ReconstructNet(nn.Module):
             self.offset_head.bias.zero_()
             self.scale_head.weight.zero_()
             self.scale_head.bias.zero_()
+            if config.keypoint_init_sigma > 0:
+                self.keypoint_logits.copy_(self._template_keypoint_logits())
+
+    def _template_keypoint_logits(self) -> torch.Tensor:
+        """[12, V] parameters of a Gaussian (sigma `keypoint_init_sigma`) over the template's
+        vertices around each keypoint of the shipped keypoint template."""
+        from assetgan.pipeline.multiview.template import load_shipped_template
+
+        shipped = load_shipped_template()
+        points = torch.as_tensor(shipped.points * self.config.template_shape.length).float()
+        squared = torch.cdist(points, self.template.vertices.float()).pow(2)
+        logits = -squared / (2.0 * self.config.keypoint_init_sigma**2)
+        logits = logits - logits.amax(1, keepdim=True)
+        return logits / self.config.keypoint_logit_scale
 
     def extra_repr(self) -> str:
         c = self.config
