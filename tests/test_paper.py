@@ -69,6 +69,10 @@ def test_quick_report_writes_every_file(quick_report):
     assert set(record["table6"]) == {"random", "active"}
     assert record["table6"]["active"].keys() == {str(k) for k in QUICK_SIZES.annotation_counts}
     assert record["full_protocol_estimate"]["total_hours"] > 0
+    probe = record["evidence"]["keypoints"]
+    assert set(probe["decoded"]) == {"0.75", "0.3", "0"}  # the interpreter's threshold and lower
+    everything = probe["decoded"]["0"]  # every peak counts: all 12 keypoints visible
+    assert everything["visible_per_image"] == 12 and probe["real_visible_per_image"] > 0
     steps = quick_report / "steps"
     for name, step in record["steps"].items():
         assert (steps / name / "step.json").is_file() and step["seconds"] >= 0

@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from assetgan.core.progress import Progress
-from assetgan.pipeline.datasets.layout import GeneratedDataset
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.data import load_labeled
 from assetgan.pipeline.paper.config import PaperReportConfig, PaperReportResult
+from assetgan.pipeline.paper.evidence import keypoint_probe
 from assetgan.pipeline.paper.experiments import Experiments
 from assetgan.pipeline.paper.protocol import fold_scores
 from assetgan.pipeline.paper.steps import StepRunner
@@ -98,7 +96,7 @@ def run(config: PaperReportConfig, progress: Progress | None = None) -> PaperRep
             "eval_interpreter_handsoff", interp_handsoff, held_out
         ),
         "segmenters": segmenters_on_first(lab, test, sizes.label_eval_images, rows),
-        "keypoints": keypoint_probe(pairs_simulated, train, sizes.pairs),
+        "keypoints": keypoint_probe(config, interp_simulated, pairs_simulated, train),
     }
 
     results = {"rows": rows, "table3": table3, "table4": table4, "table6": table6}
@@ -127,22 +125,3 @@ def segmenters_on_first(
         model, _ = load_segmenter(folder / f"segmenter_step{step}.safetensors")
         out[row] = fold_scores(model, first, 1)[0]
     return out
-
-
-def keypoint_probe(dataset: Path, train: Path, count: int) -> dict[str, Any]:
-    """Generated keypoints against real ones: share of keypoints marked visible per image, the
-    interpreter's heatmap peaks, and how many generated images have any visible keypoint."""
-    generated = GeneratedDataset.load(dataset)
-    metas = [generated.sample_meta(r["seed"]) for r in generated.records()[:count]]
-    visible = np.array([[k[2] == 2 for k in m["keypoints"]["xyv"]] for m in metas])  # [N, K]
-    peaks = np.array([m["keypoints"]["peak"] for m in metas], np.float64)  # [N, K]
-    real = load_labeled(train, limit=count).keypoints_xyv[..., 2] == 2  # [N', K]
-    return {
-        "generated_images": len(metas),
-        "generated_visible_per_image": float(visible.sum(1).mean()),
-        "real_visible_per_image": float(real.sum(1).mean()),
-        "generated_images_without_visible": float((visible.sum(1) == 0).mean()),
-        "generated_peak_median": float(np.median(peaks)),
-        "generated_peak_p90": float(np.percentile(peaks, 90)),
-        "generated_peak_max": float(peaks.max()),
-    }
