@@ -19,6 +19,7 @@ from assetgan.core.errors import AssetganError
 from assetgan.inverse_graphics.reconstruct.data import ArrayData, load_carworld
 from assetgan.inverse_graphics.reconstruct.losses import LossWeights
 from assetgan.inverse_graphics.reconstruct.model import (
+    CAMERA_FIELDS,
     ReconstructNet,
     ReconstructNetConfig,
     TextureMode,
@@ -26,6 +27,7 @@ from assetgan.inverse_graphics.reconstruct.model import (
     read_reconstructor_config,
     save_reconstructor,
 )
+from assetgan.inverse_graphics.reconstruct.pose import CameraSource
 from assetgan.inverse_graphics.reconstruct.render import project_points, render_views
 from assetgan.inverse_graphics.reconstruct.template import (
     TemplateKind,
@@ -397,7 +399,15 @@ def test_image_writes_asset_meshes_parts_keypoints_and_turntable(split_dir, tiny
     wide_parts = np.asarray(Image.open(result.cars[1] / "parts.png"))
     assert wide_parts.shape == (48, 80) and not wide_parts[:, :16].any()  # outside the crop
     keypoints = json.loads((car / "keypoints.json").read_text())
-    assert len(keypoints["xyv"]) == 12 and keypoints["camera"]["source"].startswith("predicted")
+    assert len(keypoints["xyv"]) == 12 and keypoints["camera"]["source"] == "pnp"
+    assert set(keypoints["camera"]["head"]) == set(CAMERA_FIELDS)
+    # a grey image shows no keypoints: the head's camera, and the record says so
+    wide_record = json.loads((result.cars[1] / "keypoints.json").read_text())
+    assert wide_record["camera"]["source"] == "head (pnp found no camera)"
+    head = dataclasses.replace(config, out=tmp_path / "head", camera=CameraSource.head)
+    head_record = json.loads((run_image(head).cars[0] / "keypoints.json").read_text())
+    assert head_record["camera"]["source"] == "head"
+    assert head_record["camera"]["view"] != keypoints["camera"]["view"]
     assert {v for _, _, v in keypoints["xyv"]} <= {0, 1, 2}
     assert Image.open(car / "turntable.png").size == (4 * 32 + 10, 2 * 32 + 6)
 

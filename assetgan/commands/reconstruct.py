@@ -10,6 +10,7 @@ import typer
 from assetgan.commands.app import App, progress_bar
 from assetgan.commands.options import DeviceChoice, DeviceOpt, OutPath, SeedOpt
 from assetgan.inverse_graphics.reconstruct.model import TextureMode
+from assetgan.inverse_graphics.reconstruct.pose import CameraSource
 from assetgan.inverse_graphics.reconstruct.template import TemplateKind
 
 app = App(
@@ -103,6 +104,10 @@ def image(
         typer.Option("--model", "-m", help="Reconstruction network (default: the shipped one)."),
     ] = None,
     views: Annotated[int, typer.Option(help="Turntable views.")] = 8,
+    camera: Annotated[
+        CameraSource,
+        typer.Option(help="Input camera: pnp (segmenter keypoints, default) or head (network)."),
+    ] = CameraSource.pnp,
     threads: ThreadsOpt = 1,
     device: DeviceOpt = DeviceChoice.auto,
 ) -> None:
@@ -110,7 +115,8 @@ def image(
 
     Any RGB image works: it is centre-cropped to a square and resized to the network's input,
     so the car should be roughly centred and fill most of the frame. The input view's camera is
-    predicted by the network. Writes the CarAsset directory (for `assetgan export`), mesh.glb,
+    PnP of the keypoints the shipped segmenter detects against the reconstruction's 3D
+    keypoints (--camera pnp), or the network's camera head (--camera head). Writes the CarAsset directory (for `assetgan export`), mesh.glb,
     mesh.obj/.mtl + texture.png, parts.png, keypoints.json and turntable.png.
 
     Example: assetgan reconstruct image data/world/test64/images/000000.png --model runs/recon/model.safetensors --out recon/
@@ -125,7 +131,12 @@ def image(
 
     torch.set_num_threads(threads)
     config = ReconstructImageConfig(
-        images=tuple(images), out=out, model=model or DEFAULT_MODEL, views=views, device=device
+        images=tuple(images),
+        out=out,
+        model=model or DEFAULT_MODEL,
+        views=views,
+        device=device,
+        camera=camera,
     ).validate()
     with progress_bar("reconstructing", len(images)) as progress:
         result = run(config, progress)

@@ -50,6 +50,13 @@ from assetgan.inverse_graphics.reconstruct.model import (
     ReconstructNetConfig,
     load_reconstructor,
 )
+from assetgan.inverse_graphics.reconstruct.pose import (
+    SHIPPED_SEGMENTER,
+    CameraSource,
+    detect_keypoints,
+    input_cameras,
+    pnp_cameras,
+)
 from assetgan.inverse_graphics.reconstruct.render import (
     RenderedView,
     render_reconstruction,
@@ -64,7 +71,6 @@ from assetgan.render.mesh import Mesh
 from assetgan.render.scene import render_shaded
 from assetgan.render.shading import to_image
 
-SHIPPED_SEGMENTER = Path(__file__).resolve().parents[2] / "assets" / "segmenter64"
 TEMPLATE_ROW = "c"
 # Used for the template row where PnP finds no camera: CarWorld's mean orbit, azimuth 0.
 FALLBACK_CAMERA = (0.0, 17.5, 10.0, 32.0, 0.0, 0.7, 0.0)
@@ -272,40 +278,27 @@ class Row:
 
 
 def template_row(
-    config: ReconstructBenchConfig, truth: BenchTruth, device: str, progress: Progress | None
+    config: ReconstructBenchConfig, truth: BenchTruth, detected: np.ndarray, device: str
 ) -> tuple[Row, int]:
     """(the template row: an untrained network (seed) posed by PnP cameras of the segmenter's
-    keypoints, the number of images PnP found no camera for)."""
-    from assetgan.pipeline.downstream.checkpoint import load_segmenter
-    from assetgan.pipeline.downstream.predict import predict
-    from assetgan.pipeline.multiview.cameras import estimate_cameras
+    keypoints `detected` against the keypoint template, the number of images PnP found no
+    camera for)."""
     from assetgan.pipeline.multiview.template import load_shipped_template
-    from assetgan.render.pnp import PnPSettings
 
     side = truth.data.image_size
-    keypoint_template = load_shipped_template()
-    segmenter, _ = load_segmenter(config.segmenter)
-    _, detected = predict(segmenter, truth.data.images)
-    results = estimate_cameras(
-        detected,
-        keypoint_template.points_m(),
-        (side, side),
-        PnPSettings(fov_y=config.pnp_fov),
-        keypoint_template.visibility,
-        progress,
-    )
+    points = load_shipped_template().points_m()
+    cameras = pnp_cameras(np.repeat(points[None], len(detected), 0), detected, side, config.pnp_fov)
     torch.manual_seed(config.seed)
     model = ReconstructNet(ReconstructNetConfig(image_size=side)).to(device).eval()
-    points = torch.tensor(keypoint_template.points_m(), dtype=torch.float32)
-    cameras = [None if r is None else r.camera for r in results]
-    return Row(TEMPLATE_ROW, model, cameras, points), sum(r is None for r in results)
+    row = Row(TEMPLATE_ROW, model, cameras, torch.tensor(points, dtype=torch.float32))
+    return row, sum(c is None for c in cameras)
 
 
 class RowScores:
     """Every figure of one row, accumulated over batches."""
 
     def __init__(self, azimuths: tuple[float, ...]) -> None:
-        self.truth_view, self.own_view = ViewScores(), ViewScores()
+        self.truth_view, self.own_view, self.pnp_view = ViewScores(), ViewScores(), ViewScores()
         self.unseen = {offset: ViewScores() for offset in azimuths}
         self.chamfer: list[float] = []
         self.keypoint_error: list[float] = []  # % of the car length, per image
@@ -319,6 +312,7 @@ class RowScores:
         return {
             "input_true_camera": self.truth_view.figures(),
             "input_own_camera": self.own_view.figures(),
+            "input_pnp_camera": self.pnp_view.figures(),
             "unseen": {**unseen, "mean": mean},
             "3d": {
                 "chamfer_l2": float(np.mean(self.chamfer)),
@@ -421,8 +415,12 @@ def score_row(
     device: str,
     progress: Progress | None,
     tiles: dict[int, list[tuple[list[np.ndarray], list[np.ndarray]]]],
+    detected: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The row's figures; its sheet tiles appended to `tiles[index]` for the sheet's cars."""
+    """The row's figures; its sheet tiles appended to `tiles[index]` for the sheet's cars.
+    With `detected` (the segmenter's keypoints [N, 12, 3]) a network row is also scored in the
+    PnP camera of its own 3D keypoints (pose.py, what `reconstruct image` uses); the template
+    row's own camera is already PnP."""
     data, side = truth.data, truth.data.image_size
     template = row.model.template_tables(device)
     scores = RowScores(config.unseen_azimuths)
@@ -432,7 +430,24 @@ def score_row(
         item = data.batch(indices, np.zeros(len(indices), bool)).to(device)
         reconstruction, own_mvp = row.predict(item.images, indices)
         labels = (data.masks[indices], data.part_ids[indices], data.keypoints_xyv[indices])
-        for view_scores, mvp in ((scores.truth_view, item.mvp), (scores.own_view, own_mvp)):
+        pnp_mvp = own_mvp
+        if detected is not None and row.pnp is None:
+            head = reconstruction.camera
+            cameras, _ = input_cameras(
+                CameraSource.pnp,
+                head,
+                reconstruction.keypoints,
+                detected[indices],
+                side,
+                config.pnp_fov,
+            )
+            pnp_mvp = stack_mvp(cameras).to(device)
+        cameras_by_view = (
+            (scores.truth_view, item.mvp),
+            (scores.own_view, own_mvp),
+            (scores.pnp_view, pnp_mvp),
+        )
+        for view_scores, mvp in cameras_by_view:
             view_scores.add_rendered(
                 render_reconstruction(reconstruction, template, mvp, (side, side)), *labels
             )
@@ -496,12 +511,14 @@ def run(config: ReconstructBenchConfig, progress: Progress | None = None) -> Rec
                 f"the split has {truth.data.image_size} px"
             )
         rows.append(Row(name, model))
+    detected = detect_keypoints(truth.data.images, config.segmenter)
     if config.template:
-        row, pnp_failed = template_row(config, truth, device, progress)
+        row, pnp_failed = template_row(config, truth, detected, device)
         rows.append(row)
     tiles: dict[int, list] = {}
     figures_by_row = {
-        row.name: score_row(row, truth, views, config, device, progress, tiles) for row in rows
+        row.name: score_row(row, truth, views, config, device, progress, tiles, detected)
+        for row in rows
     }
     if pnp_failed is not None:
         figures_by_row[TEMPLATE_ROW]["pnp_failed"] = pnp_failed
@@ -531,6 +548,8 @@ TABLE_COLUMNS = (  # (header, section, figure)
     ("c5", "input_own_camera", "miou_car_5"),
     ("c12", "input_own_camera", "miou_car_12"),
     ("PCK", "input_own_camera", "pck_0_1"),
+    ("IoU", "input_pnp_camera", "silhouette_iou"),
+    ("c5", "input_pnp_camera", "miou_car_5"),
     ("IoU", "unseen", "mean"),
     ("c5", "unseen", "mean"),
     ("c12", "unseen", "mean"),
@@ -548,6 +567,7 @@ def table_lines(figures: dict[str, Any]) -> list[str]:
         f"camera vs label maps): IoU {figures['frame_check']['silhouette_iou']:.3f}, "
         f"mIoU car_20 {figures['frame_check']['miou_car_20']:.3f}",
         f"{'':6s} | {'input view, true camera':^29s} | {'input, own camera':^23s} | "
+        f"{'PnP cam':^11s} | "
         f"{'unseen (mean)':^17s} | {'3D':^17s}",
         f"{'row':6s} | " + " ".join(f"{h:>5s}" for h, _, _ in TABLE_COLUMNS),
     ]

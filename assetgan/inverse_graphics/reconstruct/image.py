@@ -3,8 +3,10 @@
 
 Any RGB image works: it is centre-cropped to a square and resized to the network's input size
 (so the car should be roughly centred and fill most of the frame, as in CarWorld renders and
-generator samples). The input view's camera is the network's camera head's prediction (no
-camera is given with an image). Per image, in OUT/<image stem>/:
+generator samples). The input view's camera (pose.py) is by default PnP of the keypoints the
+shipped CarWorld segmenter detects in the image against the reconstruction's own 3D keypoints
+(`--camera pnp`; the head's camera where PnP finds none), or the network's camera head
+(`--camera head`); keypoints.json says which. Per image, in OUT/<image stem>/:
 
     asset.json, asset.safetensors, texture.png   the CarAsset directory (`assetgan export` reads it)
     mesh.glb                                     one node per car_20 part, face colours
@@ -33,11 +35,18 @@ from assetgan.core.images import atomic_write_png
 from assetgan.core.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from assetgan.core.progress import Progress, emit
 from assetgan.inverse_graphics.reconstruct.asset_files import obj_files, reconstruction_asset
-from assetgan.inverse_graphics.reconstruct.evaluate import predicted_camera, rendered_part_ids
+from assetgan.inverse_graphics.reconstruct.evaluate import rendered_part_ids
 from assetgan.inverse_graphics.reconstruct.model import (
     CAMERA_FIELDS,
     ReconstructNet,
     load_reconstructor,
+)
+from assetgan.inverse_graphics.reconstruct.pose import (
+    SHIPPED_SEGMENTER,
+    CameraSource,
+    detect_keypoints,
+    input_cameras,
+    resized,
 )
 from assetgan.inverse_graphics.reconstruct.render import render_reconstruction
 from assetgan.inverse_graphics.reconstruct.sheet import turntable
@@ -60,6 +69,8 @@ class ReconstructImageConfig:
     views: int = 8  # turntable views
     view_size: int = 128  # turntable tile side in pixels
     device: Device = Device.auto  # where the network runs
+    camera: CameraSource = CameraSource.pnp  # the input view's camera (pose.py)
+    segmenter: Path = SHIPPED_SEGMENTER  # keypoint detector for `camera = pnp`
 
     def validate(self) -> ReconstructImageConfig:
         if not self.images:
@@ -72,6 +83,8 @@ class ReconstructImageConfig:
                 "yet: train one with `assetgan reconstruct train` and pass --model "
                 "RUN/model.safetensors"
             )
+        if self.camera is CameraSource.pnp and not self.segmenter.exists():
+            raise AssetganError(f"{self.segmenter}: no such segmenter (needed by --camera pnp)")
         return self
 
 
@@ -136,21 +149,28 @@ def square_input(image: np.ndarray, size: int) -> tuple[np.ndarray, int, int, in
 
 @torch.no_grad()
 def reconstruct_one(
-    model: ReconstructNet, path: Path, out: Path, views: int, view_size: int, device: str
+    model: ReconstructNet, path: Path, config: ReconstructImageConfig, device: str
 ) -> Path:
     """Write OUT/<stem>/ for one image (module docstring)."""
     image = read_rgb(path)
     height, width = image.shape[:2]
-    square, side, top, left = square_input(image, model.config.image_size)
+    size = model.config.image_size
+    square, side, top, left = square_input(image, size)
     pixels = torch.from_numpy(square.copy()).permute(2, 0, 1)[None].float().to(device) / 255.0
     reconstruction = model(pixels)
     template = model.template_tables(device)
-    camera = predicted_camera(reconstruction.camera[0].cpu(), side)
+    detected = None
+    if config.camera is CameraSource.pnp:
+        detected = detect_keypoints(square[None], config.segmenter)
+    cameras, sources = input_cameras(
+        config.camera, reconstruction.camera, reconstruction.keypoints, detected, size
+    )
+    camera = resized(cameras[0], side)
     mvp = camera.mvp[None].to(device)
     rendered = render_reconstruction(reconstruction, template, mvp, (side, side), True)
     part_ids = np.zeros((height, width), np.uint8)
     part_ids[top : top + side, left : left + side] = rendered_part_ids(rendered)[0].cpu().numpy()
-    directory = out / path.stem
+    directory = config.out / path.stem
     asset = reconstruction_asset(reconstruction, 0, template, str(path))
     asset.save(directory)
     atomic_write_bytes(directory / "mesh.glb", part_glb(asset))
@@ -164,26 +184,30 @@ def reconstruct_one(
         keypoint_record(
             reconstruction.keypoints[0].cpu(),
             reconstruction.camera[0].cpu().tolist(),
+            sources[0],
             camera,
             rendered.depth[0].cpu().numpy(),
             (top, left, side),
         ),
     )
     atomic_write_png(
-        directory / "turntable.png", turntable(reconstruction, 0, template, views, view_size)
+        directory / "turntable.png",
+        turntable(reconstruction, 0, template, config.views, config.view_size),
     )
     return directory
 
 
 def keypoint_record(
     keypoints: torch.Tensor,  # [12, 3] metres
-    orbit: list[float],  # the predicted camera parameters (CAMERA_FIELDS)
-    camera: Camera,  # the camera they make, for the side x side crop
+    orbit: list[float],  # the camera head's parameters (CAMERA_FIELDS)
+    source: str,  # where `camera` came from (pose.input_cameras)
+    camera: Camera,  # the input view's camera, for the side x side crop
     surface_depth: np.ndarray,  # [side, side] camera depth of the rendered surface, 0 = empty
     crop: tuple[int, int, int],  # (top, left, side) of the crop in the input image
 ) -> dict[str, Any]:
     """keypoints.json: 3D keypoints (metres), their projection into the input image (pixels,
-    docs/conventions.md) with v = 2 visible, 1 hidden by the car itself, 0 outside; the camera."""
+    docs/conventions.md) with v = 2 visible, 1 hidden by the car itself, 0 outside; the camera
+    (its source, the head's orbit parameters, the crop, the matrices)."""
     top, left, side = crop
     xy, depth = camera.project(keypoints)
     xyv = []
@@ -200,8 +224,8 @@ def keypoint_record(
         "world": keypoints.tolist(),
         "xyv": xyv,
         "camera": {
-            "source": "predicted by the network's camera head",
-            **dict(zip(CAMERA_FIELDS, orbit, strict=True)),
+            "source": source,
+            "head": dict(zip(CAMERA_FIELDS, orbit, strict=True)),
             "crop": {"top": top, "left": left, "side": side},
             **camera.to_json(),
         },
@@ -218,8 +242,6 @@ def run(config: ReconstructImageConfig, progress: Progress | None = None) -> Rec
     model, _ = load_reconstructor(config.model, device)
     cars = []
     for index, path in enumerate(paths):
-        cars.append(
-            reconstruct_one(model, path, config.out, config.views, config.view_size, device)
-        )
+        cars.append(reconstruct_one(model, path, config, device))
         emit(progress, index + 1, len(paths), task="images")
     return ReconstructImageResult(config.out, tuple(cars))
