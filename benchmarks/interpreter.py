@@ -326,11 +326,12 @@ def worker_gen_timing(args) -> dict:
 def _toy_miou(votes, seeds, height: int, width: int) -> float:
     import numpy as np
 
+    from assetgan.assets.taxonomy import CAR_20
     from assetgan.core.metrics import confusion, miou_from_confusion
 
     truth = np.stack([toy_labels(height, width, seed) for seed in seeds])
-    matrix = confusion(truth, np.asarray(votes), CLASSES)
-    return miou_from_confusion(matrix, tuple(str(c) for c in range(CLASSES)))["miou"]
+    matrix = confusion(truth, np.asarray(votes), len(CAR_20))  # the set's taxonomy: car_20
+    return miou_from_confusion(matrix, CAR_20)["miou"]
 
 
 def worker_precision(args) -> dict:
