@@ -393,3 +393,28 @@ def test_checkpoint_errors_are_one_line_assetgan_errors(tmp_path):
     foreign = save_tensors(tmp_path / "foreign.safetensors", {"x": torch.zeros(2)})
     with pytest.raises(AssetganError, match="gan import"):
         load_generator(foreign)
+
+
+def test_safetensors_bytes_do_not_depend_on_the_metadata_order(tmp_path):
+    """The library writes the header's metadata in hash-map order (it changed between
+    processes); core.checkpoint writes it sorted, so equal models are equal bytes."""
+    import json
+
+    from safetensors.torch import save as safetensors_bytes
+
+    from assetgan.core.checkpoint import canonical_header, load_tensors, save_tensors
+
+    tensors = {"b": torch.arange(3.0), "a": torch.ones(2, 2, dtype=torch.float16)}
+    metadata = {"zeta": "1", "alpha": json.dumps({"x": "é"}), "mid": "2"}
+    first = canonical_header(safetensors_bytes(tensors, metadata=metadata))
+    shuffled = dict(reversed(list(metadata.items())))
+    assert canonical_header(safetensors_bytes(tensors, metadata=shuffled)) == first
+    length = int.from_bytes(first[:8], "little")
+    assert length % 8 == 0 and list(json.loads(first[8 : 8 + length])["__metadata__"]) == [
+        "alpha", "mid", "zeta"
+    ]  # fmt: skip
+    path = save_tensors(tmp_path / "t.safetensors", tensors, metadata)
+    assert path.read_bytes() == first
+    loaded, read = load_tensors(path)
+    assert torch.equal(loaded["b"], tensors["b"]) and torch.equal(loaded["a"], tensors["a"])
+    assert read == metadata

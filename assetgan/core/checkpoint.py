@@ -21,10 +21,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
+from safetensors.torch import save as safetensors_bytes
 
 from assetgan.core.errors import AssetganError
-from assetgan.core.io_utils import atomic_write, atomic_write_json
+from assetgan.core.io_utils import atomic_write_bytes, atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,24 @@ class LoadedModel:
 def save_tensors(
     path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> Path:
-    """Write a flat name -> tensor dict as safetensors, atomically (CPU, contiguous copies)."""
+    """Write a flat name -> tensor dict as safetensors, atomically (CPU, contiguous copies);
+    the same tensors and metadata always give the same bytes (`canonical_header`)."""
     flat = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
-    return atomic_write(path, lambda tmp: save_file(flat, str(tmp), metadata=metadata))
+    blob = canonical_header(safetensors_bytes(flat, metadata=metadata))
+    return atomic_write_bytes(path, blob)
+
+
+def canonical_header(blob: bytes) -> bytes:
+    """safetensors bytes with the header's metadata in sorted key order. The library writes the
+    metadata from a hash map, in an order that changes from process to process, so two saves of
+    the same model differed in bytes (and in sha256, which the stages compare)."""
+    length = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + length])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes with spaces
+    return len(text).to_bytes(8, "little") + text + blob[8 + length :]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
