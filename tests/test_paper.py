@@ -3,7 +3,6 @@ the snapshot trainer against downstream.fit, the fold protocol, the step runner,
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -14,13 +13,18 @@ from typer.testing import CliRunner
 
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.cli import app
-from assetgan.core.errors import AssetganError
+from assetgan.core.hashing import file_sha256
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.config import SegmenterConfig
 from assetgan.pipeline.downstream.data import LabeledArrays
 from assetgan.pipeline.downstream.train import SegmentTrainConfig, fit
 from assetgan.pipeline.paper import report
-from assetgan.pipeline.paper.config import QUICK_SIZES, PaperReportConfig, PaperSizes
+from assetgan.pipeline.paper.config import (
+    QUICK_SIZES,
+    SHIPPED_GENERATOR,
+    PaperReportConfig,
+    PaperSizes,
+)
 from assetgan.pipeline.paper.protocol import (
     choose_and_report,
     fold_slices,
@@ -73,6 +77,12 @@ def test_quick_report_writes_every_file(quick_report):
     assert set(probe["decoded"]) == {"0.75", "0.3", "0"}  # the interpreter's threshold and lower
     everything = probe["decoded"]["0"]  # every peak counts: all 12 keypoints visible
     assert everything["visible_per_image"] == 12 and probe["real_visible_per_image"] > 0
+    sha = file_sha256(SHIPPED_GENERATOR)  # a new generator recomputes exactly these steps
+    settings = {name: json.dumps(step["settings"]) for name, step in record["steps"].items()}
+    uses_generator = {name for name, text in settings.items() if "generator_sha256" in text}
+    assert all(sha in settings[name] for name in uses_generator)
+    assert "dataset_simulated" in uses_generator and "seg_handsoff_n8_drop25" in uses_generator
+    assert not uses_generator & {"world_train", "world_test", "seg_few", "seg_full"}
     steps = quick_report / "steps"
     for name, step in record["steps"].items():
         assert (steps / name / "step.json").is_file() and step["seconds"] >= 0
@@ -92,11 +102,7 @@ def test_rerun_skips_finished_steps(quick_report):
     assert len(result.steps_skipped) == len(before)
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert result.report_md.is_file() and len(result.plots) == len(PLOTS)
-    changed = dataclasses.replace(config, seed=1)  # another seed renders another world: refused
-    world = quick_report / "steps" / "world_train"
-    assert world.is_dir()
-    with pytest.raises(AssetganError, match="other settings"):
-        report.run(changed)
+    assert result.steps_replaced == ()
 
 
 def _arrays(count: int, size: int = 16) -> LabeledArrays:
@@ -163,8 +169,11 @@ def test_step_runner_is_atomic_and_checks_settings(tmp_path):
     assert steps.run("a", {"k": Path("p")}, body) == tmp_path / "a"
     assert steps.run("a", {"k": Path("p")}, pytest.fail) == tmp_path / "a"  # skipped
     assert steps.ran == ["a"] and steps.records["a"]["summary"] == {"value": 1}
-    with pytest.raises(AssetganError, match="other settings"):
-        StepRunner(tmp_path).run("a", {"k": "q"}, body)
+    again = StepRunner(tmp_path)  # other settings (a new generator, say): computed again
+    (tmp_path / "a" / "x.txt").write_text("old")
+    again.run("a", {"k": "q"}, body)
+    assert again.replaced == ["a"] and (tmp_path / "a" / "x.txt").read_text() == "done"
+    assert again.records["a"]["settings"] == {"k": "q"}
 
     def killed(folder: Path) -> dict:
         raise KeyboardInterrupt

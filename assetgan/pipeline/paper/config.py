@@ -186,4 +186,5 @@ class PaperReportResult:
     plots: tuple[Path, ...]  # the PNG figures beside report.md
     steps_run: tuple[str, ...]  # steps computed by this call
     steps_skipped: tuple[str, ...]  # steps found finished and reused
+    steps_replaced: tuple[str, ...]  # steps recomputed because their settings changed
     seconds: float  # wall time of this call

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from assetgan.core.hashing import file_sha256
 from assetgan.core.io_utils import atomic_write_json
 from assetgan.pipeline.annotate import invert, select, simulate
 from assetgan.pipeline.carworld import generate as world_generate
@@ -43,6 +44,14 @@ class Experiments:
     config: PaperReportConfig
     steps: StepRunner
     tests: dict[str, LabeledArrays] = dataclasses.field(default_factory=dict)
+    generator_sha256: str = ""  # of config.generator: every generator-dependent step records it
+
+    def __post_init__(self) -> None:
+        self.generator_sha256 = file_sha256(self.config.generator)
+
+    def _generated(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """`settings` of a step that depends on the generator: a new generator recomputes it."""
+        return {**settings, "generator_sha256": self.generator_sha256}
 
     # ---- CarWorld splits -----------------------------------------------------------------------
 
@@ -80,8 +89,7 @@ class Experiments:
 
     def simulated(self, name: str, seeds: tuple[int, ...]) -> Path:
         """Simulated LabelMe annotations of generator `seeds` (the CarWorld segmenter draws)."""
-        settings = {"seeds": list(seeds), "generator": self.config.generator}
-        settings["segmenter"] = self.config.segmenter
+        settings = {"seeds": list(seeds), "annotator_sha256": file_sha256(self.config.segmenter)}
 
         def body(folder: Path) -> dict[str, Any]:
             result = simulate.run(
@@ -95,7 +103,7 @@ class Experiments:
             )
             return {"samples": len(result.names), "mean_iou": result.mean_iou}
 
-        return self.steps.run(name, settings, body) / "annotations"
+        return self.steps.run(name, self._generated(settings), body) / "annotations"
 
     def inverted(self, name: str, images: Path, count: int) -> Path:
         """HandsOff: the first `count` images of split `images` inverted into the generator."""
@@ -115,7 +123,7 @@ class Experiments:
             )
             return {"mean_mse": float(np.mean(result.mse)), "images": len(result.names)}
 
-        return self.steps.run(name, record, body) / "annotations"
+        return self.steps.run(name, self._generated(record), body) / "annotations"
 
     def interpreter(self, name: str, annotations: Path) -> Path:
         sizes = self.config.sizes
@@ -138,7 +146,7 @@ class Experiments:
             return {"images": result.images, "iterations": dict(result.iterations)}
 
         record = {"annotations": annotations, "training": training.to_dict()}
-        return self.steps.run(name, record, body) / "I.safetensors"
+        return self.steps.run(name, self._generated(record), body) / "I.safetensors"
 
     def dataset(self, name: str, interpreter: Path, count: int) -> Path:
         """`count` generated pairs, none dropped (the filtering happens when a row reads them)."""
@@ -157,7 +165,7 @@ class Experiments:
             return {"samples": result.config.n}
 
         record = {"interpreter": interpreter, "dataset": settings.to_dict()}
-        return self.steps.run(name, record, body) / "dataset"
+        return self.steps.run(name, self._generated(record), body) / "dataset"
 
     def selection(
         self, name: str, method: str, count: int, interpreter: Path | None
@@ -182,7 +190,7 @@ class Experiments:
             )
             return {"seeds": list(result.selection.seeds)}
 
-        self.steps.run(name, settings, body)
+        self.steps.run(name, self._generated(settings), body)
         return tuple(self.steps.records[name]["summary"]["seeds"])
 
     # ---- segmenters ---------------------------------------------------------------------------
@@ -240,7 +248,7 @@ class Experiments:
         )
 
     def generated_row(self, name: str, dataset: Path, count: int, drop: float) -> dict[str, Any]:
-        source = {"dataset": dataset, "pairs": count, "drop": drop}
+        source = self._generated({"dataset": dataset, "pairs": count, "drop": drop})
         return self.segmenter(name, source, lambda: filtered_pairs(dataset, count, drop))
 
     # ---- evidence -----------------------------------------------------------------------------
@@ -268,7 +276,8 @@ class Experiments:
                 "pck": metrics.get("pck"),
             }
 
-        self.steps.run(name, {"interpreter": interpreter, "held_out": held_out}, body)
+        settings = self._generated({"interpreter": interpreter, "held_out": held_out})
+        self.steps.run(name, settings, body)
         return self.steps.records[name]["summary"]
 
 

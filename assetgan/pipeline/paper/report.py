@@ -108,6 +108,7 @@ def run(config: PaperReportConfig, progress: Progress | None = None) -> PaperRep
         plots=plots,
         steps_run=tuple(runner.ran),
         steps_skipped=tuple(runner.skipped),
+        steps_replaced=tuple(runner.replaced),
         seconds=round(time.perf_counter() - started, 2),
     )
 

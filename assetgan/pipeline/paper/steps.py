@@ -1,7 +1,9 @@
 """Resumable, atomic steps: each step builds OUT/steps/.<name>.tmp/ and renames it to
 OUT/steps/<name>/ when done, with step.json (its settings, summary and wall seconds) inside.
-A finished step is skipped on re-run; a killed one leaves only its temp folder, which the next
-run deletes and rebuilds. A step whose settings changed refuses to be reused (delete it)."""
+A finished step is skipped on re-run when its settings are the same; a step whose settings
+changed (e.g. the generator's SHA-256, which every generator-dependent step records) is
+computed again and replaces the old folder only once the new one is complete. A killed step
+leaves only its temp folder, which the next run deletes and rebuilds."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import atomic_write_json, read_json_object
 from assetgan.core.progress import Progress, emit
 
@@ -30,6 +31,7 @@ class StepRunner:
     total: int | None = None  # steps expected in this run, for the progress count
     ran: list[str] = field(default_factory=list)  # steps computed by this run
     skipped: list[str] = field(default_factory=list)  # steps found finished
+    replaced: list[str] = field(default_factory=list)  # steps recomputed: their settings changed
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> step.json
 
     def path(self, name: str) -> Path:
@@ -42,16 +44,13 @@ class StepRunner:
         done = len(self.ran) + len(self.skipped)
         if (final / "step.json").is_file():
             record = read_json_object(final / "step.json")
-            if record.get("settings") != settings:
-                raise AssetganError(
-                    f"{final}: made with other settings than this run's; delete it (or use a "
-                    f"new --out) to recompute"
-                )
-            if name not in self.ran and name not in self.skipped:
-                self.skipped.append(name)
-            self.records[name] = record
-            emit(self.progress, done + 1, self.total, task=f"{name} (done before)")
-            return final
+            if record.get("settings") == settings:
+                if name not in self.ran and name not in self.skipped:
+                    self.skipped.append(name)
+                self.records[name] = record
+                emit(self.progress, done + 1, self.total, task=f"{name} (done before)")
+                return final
+            self.replaced.append(name)
         emit(self.progress, done, self.total, task=name)
         temp = self.root / f".{name}.tmp"
         if temp.exists():
