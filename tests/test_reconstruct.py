@@ -610,3 +610,20 @@ def test_keypoints_start_at_the_shipped_keypoint_template():
     # the template mesh's surface lies within 0.3 m of every template keypoint
     assert np.linalg.norm(start - shipped, axis=1).max() < 0.3
     assert np.linalg.norm(flat - shipped, axis=1).max() > 1.0  # a uniform start: the centroid
+
+
+def test_export_model_writes_float16_and_measures_the_change(split_dir, tiny_model, tmp_path):
+    from assetgan.inverse_graphics.reconstruct.ship import ReconstructExportConfig
+    from assetgan.inverse_graphics.reconstruct.ship import run as export_model
+
+    out = tmp_path / "ship" / "model.safetensors"
+    result = export_model(ReconstructExportConfig(tiny_model, out, images=split_dir))
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    assert result.bytes < 0.6 * tiny_model.stat().st_size  # float16 weights
+    assert 0 < result.max_vertex_difference_m < 1e-2 and result.part_agreement > 0.95
+    model, info = load_reconstructor(out)
+    assert info["fp16"] is True and info["exported_from"] == str(tiny_model)
+    assert next(model.parameters()).dtype == torch.float32
+    args = ["reconstruct", "export-model", str(tmp_path / "none"), "--out", str(out)]
+    bad = runner.invoke(cli_app(), args)
+    assert bad.exit_code == 1 and "no reconstruction network" in bad.output

@@ -141,3 +141,27 @@ def image(
     with progress_bar("reconstructing", len(images)) as progress:
         result = run(config, progress)
     typer.echo(result.summary())
+
+
+@app.command("export-model")
+def export_model(
+    source: Annotated[
+        Path, typer.Argument(help="A `reconstruct train` run directory or a model .safetensors.")
+    ],
+    out: OutPath,
+    fp16: Annotated[bool, typer.Option(help="Store float16 weights (half the size).")] = True,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="CarWorld split whose first images check the conversion."),
+    ] = None,
+) -> None:
+    """Write a trained network as a file to ship (float16 by default) and measure the change.
+
+    Example: assetgan reconstruct export-model runs/recon --out assetgan/assets/reconstruct64/model.safetensors
+    """
+    from assetgan.inverse_graphics.reconstruct.ship import ReconstructExportConfig, run
+
+    config = ReconstructExportConfig(source=source, out=out, fp16=fp16, images=images)
+    with progress_bar("exporting", 2) as progress:
+        result = run(config, progress)
+    typer.echo(result.summary())

@@ -322,10 +322,13 @@ class ReconstructNet(nn.Module):
         )
 
 
-def save_reconstructor(path: str | Path, model: ReconstructNet, info: dict[str, Any]) -> Path:
-    """Write `path` (.safetensors) + `path`.json: weights, the config, provenance `info`."""
+def save_reconstructor(
+    path: str | Path, model: ReconstructNet, info: dict[str, Any], fp16: bool = False
+) -> Path:
+    """Write `path` (.safetensors) + `path`.json: weights (float16 when `fp16`, loaded back as
+    float32), the config, provenance `info`."""
     state = {k: v for k, v in model.state_dict().items()}
-    return save_model(path, state, RECONSTRUCT_KIND, model.config.to_dict(), info=info)
+    return save_model(path, state, RECONSTRUCT_KIND, model.config.to_dict(), fp16=fp16, info=info)
 
 
 def load_reconstructor(path: str | Path, device: str = "cpu") -> tuple[ReconstructNet, dict]:
