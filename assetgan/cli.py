@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assetgan.commands import annotate as annotate_commands
 from assetgan.commands import dataset as dataset_commands
+from assetgan.commands import demo as demo_commands
 from assetgan.commands import export as export_commands
 from assetgan.commands import gan as gan_commands
 from assetgan.commands import interpreter as interpreter_commands
@@ -36,6 +37,7 @@ app.add_typer(multiview_commands.app, name="multiview")
 app.add_typer(reconstruct_commands.app, name="reconstruct")
 app.add_typer(export_commands.app, name="export")
 app.add_typer(report_commands.app, name="report")
+app.command("demo")(demo_commands.demo)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
