@@ -112,6 +112,8 @@ def test_every_figure_is_in_its_quick_range(finished):
     truth = [car for car in export["exported"] if car["name"] == "truth_000000"]
     assert truth and truth[0]["animations"] == ["drive", "steer"]
     assert len(export["exported"]) + len(export["refused"]) == export["asked"] == 3
+    for car in export["refused"]:  # shown unrigged, with the reason
+        assert car["error"] and (finished.config.out / "steps/export" / car["viewer"]).is_file()
 
 
 def test_rerun_reuses_every_step_and_the_cli_runs(finished):

@@ -124,7 +124,7 @@ def write_reconstruction_sheet(path: Path, split: Path, cars: tuple[Path, ...]) 
 def export(steps: DemoSteps, config: DemoConfig, split: Path, cars: Path | None) -> Path:
     """Rigged GLB + three.js viewer page + grey turntable of each reconstruction and of the
     first ground-truth CarWorld cars (meshes/ID.glb). A car the exporter refuses (e.g. wheels it
-    cannot fit) is listed with the reason instead."""
+    cannot fit) is listed with the reason, and its unrigged part mesh gets the viewer instead."""
     sources: dict[str, Path] = {}
     if cars is not None:
         for name in car_names(config.sizes.reconstructions):
@@ -140,11 +140,14 @@ def export(steps: DemoSteps, config: DemoConfig, split: Path, cars: Path | None)
                 exported.append(export_one(name, source, folder))
             except AssetganError as error:
                 message = str(error).replace(str(folder), str(steps.runner.path("export")))
-                refused.append({"name": name, "error": message})
+                unrigged = source / "mesh.glb" if source.is_dir() else source
+                shown = view_one(f"{name}_unrigged", unrigged, folder)
+                refused.append({"name": name, "error": message, **shown})
         emit(progress, len(sources), len(sources), task="cars")
         return {"exported": exported, "refused": refused, "asked": len(sources)}
 
     settings = {
+        "version": 2,  # 2: refused cars get an unrigged viewer
         "world": steps.digest("world"),
         "reconstruct": steps.digest("reconstruct") if cars is not None else None,
         "cars": list(sources),
@@ -155,12 +158,27 @@ def export(steps: DemoSteps, config: DemoConfig, split: Path, cars: Path | None)
 def export_one(name: str, source: Path, folder: Path) -> dict[str, Any]:
     """NAME.glb, NAME.html (viewer) and NAME.png (turntable of the GLB) in `folder`."""
     from assetgan.inverse_graphics.export import car as export_car
+
+    glb = folder / f"{name}.glb"
+    result = export_car.run(export_car.AssetExportConfig(car=source, out=glb))
+    return {
+        "name": name,
+        "glb": glb.name,
+        **view_one(name, glb, folder),
+        "vertices": result.vertices,
+        "faces": result.faces,
+        "length_m": result.length_m,
+        "wheel_radii_m": [round(float(w["radius"]), 3) for w in result.wheels],
+        "animations": list(result.animations),
+    }
+
+
+def view_one(name: str, glb: Path, folder: Path) -> dict[str, str]:
+    """NAME.html (three.js viewer page of `glb`) and NAME.png (its grey turntable) in `folder`."""
     from assetgan.inverse_graphics.export import viewer as export_viewer
     from assetgan.render.mesh import load_mesh
     from assetgan.render.scene import turntable_sheet
 
-    glb = folder / f"{name}.glb"
-    result = export_car.run(export_car.AssetExportConfig(car=source, out=glb))
     page = export_viewer.run(
         export_viewer.ViewerConfig(glb=glb, out=folder / f"{name}.html", title=name)
     )
@@ -168,14 +186,4 @@ def export_one(name: str, source: Path, folder: Path) -> dict[str, Any]:
         load_mesh(glb), views=TURNTABLE_VIEWS, size=TURNTABLE_SIZE, columns=TURNTABLE_VIEWS
     )
     atomic_write_png(folder / f"{name}.png", sheet)
-    return {
-        "name": name,
-        "glb": glb.name,
-        "viewer": Path(page.out).name,
-        "turntable": f"{name}.png",
-        "vertices": result.vertices,
-        "faces": result.faces,
-        "length_m": result.length_m,
-        "wheel_radii_m": [round(float(w["radius"]), 3) for w in result.wheels],
-        "animations": list(result.animations),
-    }
+    return {"viewer": Path(page.out).name, "turntable": f"{name}.png"}

@@ -39,7 +39,8 @@ def run(config: DemoConfig, progress: Progress | None = None) -> DemoResult:
     index, report_json, plots = write_report(
         config, records, steps.runner.ran, figures, bad, steps.missing
     )
-    viewers = tuple(exports / car["viewer"] for car in records["export"]["summary"]["exported"])
+    export = records["export"]["summary"]
+    viewers = tuple(exports / car["viewer"] for car in export["exported"] + export["refused"])
     return DemoResult(
         out=out,
         index=index,

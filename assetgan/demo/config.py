@@ -155,7 +155,7 @@ class DemoResult:
     index: Path  # index.html: galleries, metrics table, plots, viewers, step times
     report_json: Path  # report.json: config, every figure, step times
     plots: tuple[Path, ...]  # the PNG plots beside index.html
-    viewers: tuple[Path, ...]  # the three.js viewer page of every exported car
+    viewers: tuple[Path, ...]  # three.js viewer pages: exported cars, then refused ones unrigged
     figures: dict[str, float | None]  # every measured figure by name (None = not measured)
     out_of_range: tuple[str, ...]  # figures outside their EXPECTED range (should be empty)
     steps_run: tuple[str, ...]  # steps computed by this call

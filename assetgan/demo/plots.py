@@ -20,7 +20,6 @@ def bar_chart(
     categories: Sequence[str],  # groups along x, left to right
     series: Mapping[str, Sequence[float | None]],  # bar name -> value per group (None = no bar)
     y_max: float | None = None,  # top of the y axis; None = the largest value (+ 10 %)
-    y_label: str = "",
     bar_width: int = 14,  # px per bar
 ) -> Path:
     """Write the chart to `path` (PNG): one group of bars per category, a legend on top, values
@@ -34,7 +33,6 @@ def bar_chart(
     draw = ImageDraw.Draw(picture)
     plot_h = HEIGHT - TOP - BOTTOM
     draw.text((LEFT, 8), title, fill=(0, 0, 0))
-    draw.text((6, TOP - 14), y_label, fill=(0, 0, 0))
     draw.line((LEFT, TOP, LEFT, TOP + plot_h, width - RIGHT, TOP + plot_h), fill=(0, 0, 0))
     for tick in np.linspace(0, top, 5):
         y = TOP + plot_h * (1 - tick / top)

@@ -31,10 +31,10 @@ STEP_TITLES = {
 # car photos; Car-20 / ADE-Car-12 / ADE-Car-5 mIoU, Car-20 PCK@0.1).
 PAPER_SEGMENTATION = {"car_20": 0.6233, "car_12": 0.4564, "car_5": 0.5771, "PCK@0.1": 0.6714}
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:1200px}
-img.sheet{image-rendering:pixelated;max-width:100%}
+img.sheet{image-rendering:pixelated;max-width:100%;max-height:900px}
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;
 font-size:13px;vertical-align:top}th{background:#eee}.bad{background:#fdd}.ok{background:#dfd}
-.cars{display:flex;flex-wrap:wrap;gap:12px}.car{border:1px solid #ccc;padding:6px}
+.cars{display:flex;flex-wrap:wrap;gap:12px}.car{border:1px solid #ccc;padding:6px;max-width:490px}
 iframe{width:480px;height:300px;border:0}.note{color:#555;font-size:13px}"""
 
 
@@ -110,7 +110,6 @@ def write_plots(out: Path, summaries: dict[str, Any], seconds: dict[str, float])
             "wall time per step (s), when the step was computed",
             list(seconds),
             {"seconds": list(seconds.values())},
-            y_label="s",
             bar_width=24,
         )
     )
@@ -162,26 +161,35 @@ def cameras_table(set_root: Path) -> str:
     return "<table>" + "\n".join(rows) + "</table>"
 
 
-def exports_html(summary: dict[str, Any]) -> str:
-    cards = []
-    for car in summary["exported"]:
-        base = "steps/export/"
-        cards.append(
-            f'<div class="car"><b>{html.escape(car["name"])}</b> '
-            f'<a href="{base}{car["viewer"]}">viewer page</a> '
-            f'<a href="{base}{car["glb"]}">GLB</a><br>'
-            f'<iframe src="{base}{car["viewer"]}" loading="lazy" title="{car["name"]}"></iframe>'
-            f"<br>{image(base + car['turntable'], car['name'] + ' turntable')}"
-            f'<div class="note">{car["vertices"]} vertices, length {car["length_m"]:.2f} m, '
-            f"wheel radii {car['wheel_radii_m']} m, animations {', '.join(car['animations'])}"
-            "</div></div>"
-        )
-    refused = "".join(
-        f"<li>{html.escape(r['name'])}: {html.escape(r['error'])}</li>" for r in summary["refused"]
+def car_card(car: dict[str, Any], note: str) -> str:
+    """One car: links, its viewer page in an iframe, its turntable and a note."""
+    base = "steps/export/"
+    glb = f' <a href="{base}{car["glb"]}">GLB</a>' if "glb" in car else ""
+    return (
+        f'<div class="car"><b>{html.escape(car["name"])}</b> '
+        f'<a href="{base}{car["viewer"]}">viewer page</a>{glb}<br>'
+        f'<iframe src="{base}{car["viewer"]}" loading="lazy" title="{car["name"]}"></iframe>'
+        f"<br>{image(base + car['turntable'], car['name'] + ' turntable')}"
+        f'<div class="note">{html.escape(note)}</div></div>'
     )
+
+
+def exports_html(summary: dict[str, Any]) -> str:
+    cards = [
+        car_card(
+            car,
+            f"{car['vertices']} vertices, length {car['length_m']:.2f} m, wheel radii "
+            f"{car['wheel_radii_m']} m, animations {', '.join(car['animations'])}",
+        )
+        for car in summary["exported"]
+    ]
     text = f'<div class="cars">{"".join(cards)}</div>'
+    refused = [car_card(car, f"export refused: {car['error']}") for car in summary["refused"]]
     if refused:
-        text += f"<p>Refused by the exporter:</p><ul>{refused}</ul>"
+        text += (
+            "<p>Refused by the exporter; shown unrigged (the reconstruction's part mesh, "
+            f'no animations):</p><div class="cars">{"".join(refused)}</div>'
+        )
     return text
 
 
@@ -215,6 +223,13 @@ def sections(summaries: dict[str, Any], out: Path) -> str:
             heading("dataset") + f"<p>{d['pairs']} generated pairs, {d['kept']} kept. "
             '<a href="steps/dataset/gallery.html">the gallery</a> (most uncertain first).</p>'
             + image("steps/dataset/sheet.png", "generated pairs")
+        )
+    if "segmenter" in summaries:
+        t = summaries["segmenter"]
+        parts.append(
+            heading("segmenter")
+            + f"<p>A fresh UNet (no real label seen) trained {t['steps']} steps ({t['epochs']:.1f}"
+            f" epochs) on the {t['images']} kept generated pairs.</p>"
         )
     if "segment_eval" in summaries:
         parts.append(
@@ -285,8 +300,10 @@ def write_report(
     gallery = sections(summaries, out)
     body.append(gallery)
     body += ["<h2>Step times</h2>", step_table(records, ran)]
-    titles = "".join(f"<li>{html.escape(STEP_TITLES[n])}</li>" for n in records if n in STEP_TITLES)
-    body.insert(1, f"<ol class='note'>{titles}</ol>")
+    titles = "".join(
+        f'<li><a href="#step-{n}">{html.escape(STEP_TITLES[n])}</a></li>' for n in records
+    )
+    body.insert(1, f"<ul class='note'>{titles}</ul>")
     page = (
         '<!doctype html><html><head><meta charset="utf-8"><title>assetgan demo</title>'
         f'<link rel="icon" href="data:,"><style>{STYLE}</style></head><body>'
