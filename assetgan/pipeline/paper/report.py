@@ -97,6 +97,7 @@ def run(config: PaperReportConfig, progress: Progress | None = None) -> PaperRep
         ),
         "segmenters": segmenters_on_first(lab, test, sizes.label_eval_images, rows),
         "keypoints": keypoint_probe(config, interp_simulated, pairs_simulated, train),
+        "annotations_mean_iou": runner.records[simulated.parent.name]["summary"]["mean_iou"],
     }
 
     results = {"rows": rows, "table3": table3, "table4": table4, "table6": table6}

@@ -106,6 +106,19 @@ def limiting_stage(rows: dict[str, Any], evidence: dict[str, Any]) -> list[str]:
                 "- The segmenter trained on generated pairs loses against its own teacher on real "
                 "renders: the generated images differ from real ones (generator domain gap)."
             )
+    few_full = [_figure(rows[k], "in_domain", "miou_car_20") for k in ("few", "full")]
+    if None not in few_full and few_full[1] - few_full[0] < 0.02:
+        lines.append(
+            f"- full ({few_full[1]:.3f}) is not above few ({few_full[0]:.3f}): the segmenter "
+            "recipe is too short to use the full set, so ratios to full mean little at these "
+            "sizes (raise segment_steps)."
+        )
+    annotations = evidence.get("annotations_mean_iou")
+    if annotations is not None:
+        lines.append(
+            f"- The simulated annotations agree with the annotator's masks at mean IoU "
+            f"{annotations:.3f} (the polygon drawing's loss)."
+        )
     table4 = [s["protocol"]["in_domain"]["mean"]["miou_car_20"] for s in rows.get("t4", [])]
     if table4 and None not in table4:
         lines.append(f"- Filtering moves car_20 mIoU by {max(table4) - min(table4):.3f} at most.")
@@ -125,6 +138,12 @@ def limiting_stage(rows: dict[str, Any], evidence: dict[str, Any]) -> list[str]:
         f"{_f(own['pck@0.1_vs_annotator'])} at that threshold, "
         f"{_f(lowest['pck@0.1_vs_annotator'])} when every peak counts (docs/paper.md)."
     )
+    marked, seen = probe["generated_visible_per_image"], probe["annotator_visible_per_image"]
+    if marked < 0.5 * seen:
+        lines.append(
+            "- So the interpreter's visibility threshold drops most keypoints the annotator "
+            "sees: the generated pairs teach the segmenter that keypoints are absent."
+        )
     return lines
 
 
