@@ -23,6 +23,7 @@ def line_plot(
     series: Mapping[str, Sequence[float | None]],  # name -> y per x (None = missing)
     lines: Mapping[str, float | None] | None = None,  # name -> y of a horizontal reference line
     y_label: str = "mIoU",
+    note: str = "",  # a second title line: the paper's figure this plot stands beside
 ) -> Path:
     """Write the plot to `path` (PNG) and return it."""
     lines = {k: v for k, v in (lines or {}).items() if v is not None}
@@ -40,7 +41,8 @@ def line_plot(
         return x, y
 
     draw.rectangle((LEFT, TOP, LEFT + plot_w, TOP + plot_h), outline=(0, 0, 0))
-    draw.text((LEFT, 12), title, fill=(0, 0, 0))
+    draw.text((LEFT, 8), title, fill=(0, 0, 0))
+    draw.text((LEFT, 22), note, fill=(90, 90, 90))
     draw.text((6, TOP - 16), y_label, fill=(0, 0, 0))
     for tick in np.linspace(low, high, 5):
         _, y = to_xy(0, float(tick))
