@@ -285,6 +285,10 @@ def write_report(
         if bad
         else "<p class='ok'>Every measured figure is inside its expected range.</p>"
     )
+    checks += (
+        "<p class='note'>Green: inside the expected range (the check that every step works). "
+        "The target column is the goal; the figures are on this run's few test images.</p>"
+    )
     body = [
         "<h1>assetgan demo</h1>",
         f"<p>Mode: {html.escape(mode)}. Sizes: {html.escape(json.dumps(config.sizes.to_dict()))}"
