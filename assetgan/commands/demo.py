@@ -23,7 +23,7 @@ from assetgan.demo.config import (
 def demo(
     out: OutPath,
     quick: Annotated[
-        bool, typer.Option(help="Tiny sizes (a minute or two): a smoke test of every step.")
+        bool, typer.Option(help="Tiny sizes (under a minute): a smoke test of every step.")
     ] = False,
     generator: GeneratorOpt = SHIPPED_GENERATOR,
     segmenter: Annotated[

@@ -3,7 +3,7 @@ seed, device) and `DemoResult` (what was written). `EXPECTED` holds the range ev
 the report must fall in (the CI check of `--quick`). No torch here.
 
 `DemoSizes()` is the full demo (docs/demo.md gives its measured per-step times); `QUICK_SIZES`
-runs the same steps on tiny inputs in a minute or two.
+runs the same steps on tiny inputs in under a minute.
 """
 
 from __future__ import annotations
