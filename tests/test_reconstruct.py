@@ -286,7 +286,24 @@ def test_flip_mirrors_images_labels_and_camera(data):
     assert torch.equal(mirrored.part_ids, plain.part_ids.flip(-1))
     kp, kp_m = plain.keypoints_xyv[0], mirrored.keypoints_xyv[0]
     assert torch.allclose(kp_m[list(KEYPOINT_FLIP), 0], 64 - kp[:, 0])
-    assert torch.allclose(mirrored.mvp[0, 0], -plain.mvp[0, 0])
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
+    assert torch.allclose(mirrored.mvp[0], mirror @ plain.mvp[0] @ mirror)
+
+
+def test_flipped_keypoint_labels_agree_with_the_flipped_camera(data):
+    """A symmetric car whose keypoints project onto the labels of an image also projects onto
+    the swapped, mirrored labels of the flipped image in the flipped camera (with a clip-space
+    mirror alone every keypoint was pulled towards its twin)."""
+    from assetgan.pipeline.multiview.template import load_shipped_template
+
+    points = torch.tensor(load_shipped_template().points_m(), dtype=torch.float32)[None]
+    plain_mvp = torch.from_numpy(data.mvp[:2])
+    xy, _ = project_points(points.expand(2, -1, -1), plain_mvp, (64, 64))
+    labels = np.concatenate([xy.numpy(), np.full((2, 12, 1), 2.0)], axis=2).astype(np.float32)
+    labelled = dataclasses.replace(data.subset(np.arange(2)), keypoints_xyv=labels)
+    flipped = labelled.batch(np.arange(2), np.array([True, True]))
+    projected, _ = project_points(points.expand(2, -1, -1), flipped.mvp, (64, 64))
+    assert torch.allclose(projected, flipped.keypoints_xyv[..., :2], atol=1e-3)
 
 
 def test_bad_inputs_are_one_line_errors(split_dir, tmp_path, data):
@@ -521,9 +538,9 @@ def test_view_camera_correction_starts_at_the_data_cameras_and_mirrors(data, tmp
     assert batch.flipped.tolist() == flip.tolist()
     correction = ViewCameraCorrection(loaded.view_codes)
     refined = correction.apply(batch)
-    # zero correction: the un-mirrored rows get the data's matrices back
-    assert torch.allclose(refined.mvp[[0, 2]], batch.mvp[[0, 2]], atol=1e-5)
-    # the mirrored row: the mirrored orbit renders the symmetric car as the mirrored matrix does
+    # zero correction: every row (mirrored too) gets the data's matrix back
+    assert torch.allclose(refined.mvp, batch.mvp, atol=1e-5)
+    # and renders the mirrored row's car as the data's matrix does
     torch.manual_seed(5)
     model = ReconstructNet(TINY).eval()
     with torch.no_grad():
@@ -627,3 +644,19 @@ def test_export_model_writes_float16_and_measures_the_change(split_dir, tiny_mod
     args = ["reconstruct", "export-model", str(tmp_path / "none"), "--out", str(out)]
     bad = runner.invoke(cli_app(), args)
     assert bad.exit_code == 1 and "no reconstruction network" in bad.output
+
+
+def test_wheel_discs_ignore_keypoints_on_the_symmetry_plane():
+    from assetgan.assets.taxonomy import KEYPOINT_ID, PART_ID
+    from assetgan.inverse_graphics.reconstruct.asset_files import keep_wheel_discs
+
+    keypoints = np.zeros((12, 3))
+    for name, z in (("left_front_wheel", 1.4), ("right_front_wheel", 1.4)):
+        keypoints[KEYPOINT_ID[name]] = (0.0, 0.35, z)  # collapsed onto x = 0
+    for name, z in (("left_back_wheel", -1.3), ("right_back_wheel", -1.3)):
+        keypoints[KEYPOINT_ID[name]] = (0.0, 0.35, z)
+    parts = np.full(4, PART_ID["tire"])
+    centroids = np.array(
+        [(0.9, 0.35, 2.3), (-0.9, 0.35, 2.3), (0.9, 0.35, -2.2), (-0.9, 0.3, -2.2)]
+    )
+    assert keep_wheel_discs(parts, centroids, keypoints).tolist() == parts.tolist()

@@ -33,6 +33,7 @@ from assetgan.render.mesh import face_normals
 WHEEL_SIDE_COS = 0.5  # wheel faces need |normal . x| at least this (60 deg from the axle)
 WHEEL_RADIUS_RANGE = (0.25, 0.55)  # metres: the wheel disc's radius from the keypoint's height
 WHEEL_DISC_SLACK = 1.1  # wheel faces within this x the disc radius of their corner's keypoint
+WHEEL_MIN_SIDE_M = 0.3  # a wheel keypoint nearer the symmetry plane than this is not trusted
 WHEEL_KEYPOINTS = ("left_front_wheel", "right_front_wheel", "left_back_wheel", "right_back_wheel")
 
 
@@ -40,12 +41,16 @@ def keep_wheel_discs(
     face_parts: np.ndarray, centroids: np.ndarray, keypoints: np.ndarray
 ) -> np.ndarray:
     """face_parts [T] with tire / wheelhub labels outside each corner's wheel disc (module
-    docstring) turned into car_body; centroids [T, 3] face centroids, keypoints [12, 3]."""
+    docstring) turned into car_body; centroids [T, 3] face centroids, keypoints [12, 3]. A
+    keypoint within WHEEL_MIN_SIDE_M of the symmetry plane is no wheel position: its corner
+    keeps its patch."""
     wheel = np.isin(face_parts, (PART_ID["tire"], PART_ID["wheelhub"]))
     wheels = keypoints[[KEYPOINT_ID[name] for name in WHEEL_KEYPOINTS]]
     x_mid, z_mid = wheels[:, 0].mean(), wheels[:, 2].mean()
     out = face_parts.copy()
     for centre in wheels:
+        if abs(centre[0] - x_mid) < WHEEL_MIN_SIDE_M:
+            continue
         corner = ((centroids[:, 0] > x_mid) == (centre[0] > x_mid)) & (
             (centroids[:, 2] > z_mid) == (centre[2] > z_mid)
         )

@@ -28,7 +28,7 @@ from assetgan.core.errors import AssetganError
 from assetgan.core.io_utils import read_json_object
 from assetgan.core.progress import Progress, emit
 
-_NDC_MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
+_MIRROR_X = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)  # x -> -x (clip or car frame)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,12 @@ class ArrayData:
                     mirrored[..., 2] > 0, self.image_size - mirrored[..., 0], 0.0
                 )
                 keypoints[flip] = mirrored
-            mvp[flip] = _NDC_MIRROR @ mvp[flip]  # the mirrored car seen by the same camera
+            # The mirrored camera (orbit azimuth -> 360 - azimuth): it sees the mirrored car, whose
+            # left keypoint is the original right one, as the swapped labels say. (Mirroring in
+            # clip space alone, M @ mvp, renders the same pixels for a symmetric car but keeps
+            # each keypoint's side: with swapped labels every keypoint was pulled to its twin
+            # and the wheels collapsed onto the symmetry plane.)
+            mvp[flip] = _MIRROR_X @ mvp[flip] @ _MIRROR_X
             if camera is not None:  # = the car seen by the mirrored camera
                 camera[flip, 0] = (360.0 - camera[flip, 0]) % 360.0
                 camera[flip, 4] = -camera[flip, 4]
