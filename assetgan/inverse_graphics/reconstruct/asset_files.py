@@ -30,7 +30,7 @@ from assetgan.render.asset import CarAsset, default_materials
 from assetgan.render.backends import TorchBackend
 from assetgan.render.mesh import face_normals
 
-WHEEL_SIDE_COS = 0.5  # wheel faces need |normal . x| at least this (60 deg from the axle)
+WHEEL_SIDE_COS = 0.85  # wheel faces need |normal . x| at least this (32 deg from the axle)
 WHEEL_RADIUS_RANGE = (0.25, 0.55)  # metres: the wheel disc's radius from the keypoint's height
 WHEEL_DISC_SLACK = 1.1  # wheel faces within this x the disc radius of their corner's keypoint
 WHEEL_MIN_SIDE_M = 0.3  # a wheel keypoint nearer the symmetry plane than this is not trusted
