@@ -443,7 +443,7 @@ def test_image_bad_inputs_are_one_line_errors(split_dir, tiny_model, tmp_path):
         ([str(broken)], "unreadable image"),
         ([str(tmp_path / "empty")], "no images in this folder"),
         ([str(tmp_path / "missing.png")], "no such file"),
-        ([image, "--model", str(tmp_path / "none.safetensors")], "no trained weights"),
+        ([image, "--model", str(tmp_path / "none.safetensors")], "no such reconstruction network"),
     ]
     for args, expected in cases:
         if "--model" not in args:

@@ -79,9 +79,9 @@ class ReconstructImageConfig:
             raise AssetganError("--views must be in 1..36 and the view size >= 16 px")
         if not self.model.is_file():
             raise AssetganError(
-                f"{self.model}: no such reconstruction network; no trained weights are shipped "
-                "yet: train one with `assetgan reconstruct train` and pass --model "
-                "RUN/model.safetensors"
+                f"{self.model}: no such reconstruction network; pass --model RUN/model.safetensors "
+                "(a `reconstruct train` run) or reinstall the package (the shipped network is "
+                "assets/reconstruct64/model.safetensors)"
             )
         if self.camera is CameraSource.pnp and not self.segmenter.exists():
             raise AssetganError(f"{self.segmenter}: no such segmenter (needed by --camera pnp)")
