@@ -34,7 +34,10 @@ def _default(param) -> str:
         return ""
     if isinstance(default, (list, tuple)):
         return " ".join(str(d) for d in default) if default else ""
-    return str(getattr(default, "value", default))
+    text = str(getattr(default, "value", default))
+    # defaults inside the checkout (shipped weights) are shown relative to it, so the file does
+    # not depend on where the repository lives
+    return text.replace(f"{ROOT}/", "")
 
 
 def _names(param) -> str:
