@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from assetgan.assets.taxonomy import CAR_20, KEYPOINTS
 from assetgan.cli import app
 from assetgan.core.hashing import file_sha256
+from assetgan.core.steps import StepRunner
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.config import SegmenterConfig
 from assetgan.pipeline.downstream.data import LabeledArrays
@@ -31,7 +32,6 @@ from assetgan.pipeline.paper.protocol import (
     snapshot_steps,
     train_with_snapshots,
 )
-from assetgan.pipeline.paper.steps import StepRunner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 runner = CliRunner()

@@ -1,5 +1,5 @@
 """The demo's steps, one function each; every step calls stages' `run` from Python and fills
-OUT/steps/<step>/ (pipeline.paper.steps.StepRunner: built in a temp folder, renamed when done,
+OUT/steps/<step>/ (core.steps.StepRunner: built in a temp folder, renamed when done,
 step.json with its settings, summary and wall seconds). A finished step is skipped on re-run
 when its settings are the same; a step whose settings changed is deleted and recomputed. Every
 step's settings hold a digest of the settings of the steps it reads, so a change flows down.
@@ -22,7 +22,7 @@ from assetgan.assets.taxonomy import IGNORE_ID, colorize
 from assetgan.core.images import atomic_write_png, contact_sheet
 from assetgan.core.io_utils import read_json_object
 from assetgan.core.progress import Progress, ProgressEvent, emit
-from assetgan.pipeline.paper.steps import StepRunner
+from assetgan.core.steps import StepRunner
 
 SHEET_IMAGES = 16  # images on each contact sheet of the report
 

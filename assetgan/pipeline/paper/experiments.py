@@ -1,5 +1,5 @@
 """The steps of the paper report, one function per kind of step; each returns the finished step
-folder (steps.StepRunner: atomic, skipped when done). report.run calls them in order."""
+folder (core.steps.StepRunner: atomic, skipped when done). report.run calls them in order."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from assetgan.core.hashing import file_sha256
 from assetgan.core.io_utils import atomic_write_json
+from assetgan.core.steps import StepRunner
 from assetgan.pipeline.annotate import invert, select, simulate
 from assetgan.pipeline.carworld import generate as world_generate
 from assetgan.pipeline.carworld.params import Shift
@@ -31,7 +32,6 @@ from assetgan.pipeline.paper.protocol import (
     snapshot_steps,
     train_with_snapshots,
 )
-from assetgan.pipeline.paper.steps import StepRunner
 
 IMAGE_SIZE = 64  # the shipped generator's and segmenter's resolution
 DATASET_SEED_START = 100_000  # generated pairs never reuse an annotated seed

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from assetgan.core.progress import Progress
+from assetgan.core.steps import StepRunner
 from assetgan.pipeline.downstream.checkpoint import load_segmenter
 from assetgan.pipeline.downstream.data import load_labeled
 from assetgan.pipeline.paper.config import PaperReportConfig, PaperReportResult
 from assetgan.pipeline.paper.evidence import keypoint_probe
 from assetgan.pipeline.paper.experiments import Experiments
 from assetgan.pipeline.paper.protocol import fold_scores
-from assetgan.pipeline.paper.steps import StepRunner
 from assetgan.pipeline.paper.writing import write_report
 
 METHODS = {"random": "random", "active": "uncertainty"}  # Table 6 row -> select method

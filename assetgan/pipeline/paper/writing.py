@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from assetgan.core.io_utils import atomic_write_json, atomic_write_text
+from assetgan.core.steps import StepRunner
 from assetgan.pipeline.paper.config import PaperReportConfig, PaperSizes
 from assetgan.pipeline.paper.plots import line_plot
-from assetgan.pipeline.paper.steps import StepRunner
 
 ANCHORS = "../shared/reference/ANCHORS.md"
 ROW_NAMES = {
